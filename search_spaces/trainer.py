@@ -1,0 +1,193 @@
+"""Contrastive training of a spec: ``fit(spec, series, budget, seed) -> (Encoder, record)``.
+
+The loop follows TS2Vec (Yue et al., AAAI 2022; reference ``TS2Vec.fit``): long series are cut
+into sections of at most ``max_train_length`` steps, each batch is cropped into two overlapping
+views, each view is augmented by its AugCell, encoded, and the hierarchical contrastive loss is
+taken on the overlap; AdamW, with a running weight average (SWA) of the network as the encoder.
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from .augment import apply_view, contextual_crop, timestamp_mask
+from .encoding import Encoder
+from .losses import hierarchical_contrastive_loss
+from .model import build_model, count_parameters
+from .validation import validate
+
+#: Named training budgets. ``n_iters`` None = TS2Vec's rule (200 iterations when the training
+#: array holds at most 100,000 values, else 600); ``max_length`` caps the spec's crop length
+#: (max_train_length); ``max_seconds`` is a wall-clock safety cap (seconds) recorded in the
+#: record when it ends training early.
+BUDGETS = {
+    "smoke": {"n_iters": 4, "max_length": 128, "max_seconds": 60.0},
+    "small": {"n_iters": 60, "max_length": 1000, "max_seconds": 300.0},
+    "paper": {"n_iters": None, "max_length": None, "max_seconds": None},
+}
+
+
+def resolve_budget(budget) -> dict:
+    """A budget profile name or dict -> the dict of ``n_iters``, ``max_length``, ``max_seconds``.
+
+    Raises:
+        ValueError: unknown profile name, unknown keys, or non-positive values.
+    """
+    if isinstance(budget, str):
+        if budget not in BUDGETS:
+            raise ValueError(f"profile: got {budget!r}; allowed: {list(BUDGETS)}")
+        return dict(BUDGETS[budget])
+    if not isinstance(budget, dict):
+        raise ValueError(f"budget: got {budget!r}; allowed: a profile name {list(BUDGETS)} or a dict")
+    unknown = set(budget) - {"n_iters", "max_length", "max_seconds"}
+    if unknown:
+        raise ValueError(f"budget.{sorted(unknown)[0]}: unknown key; allowed: n_iters, max_length, max_seconds")
+    out = {"n_iters": None, "max_length": None, "max_seconds": None, **budget}
+    for key, value in out.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"budget.{key}: got {value!r}; allowed: a positive number or None")
+    return out
+
+
+def check_series(series) -> np.ndarray:
+    """Validate a training array (N, T, C) with NaN for missing values; return it as float32.
+
+    Raises:
+        ValueError: not 3-D, fewer than 2 time steps, no channel, or no finite value.
+    """
+    arr = np.asarray(series, dtype=np.float32)
+    if arr.ndim != 3:
+        raise ValueError(f"series: got an array of shape {arr.shape}; allowed: 3-D (N, T, C)")
+    if arr.shape[0] < 1 or arr.shape[1] < 2 or arr.shape[2] < 1:
+        raise ValueError(f"series: got shape {arr.shape}; allowed: N >= 1, T >= 2, C >= 1")
+    if np.isinf(arr).any():
+        raise ValueError("series: contains inf; allowed: finite values or NaN for missing")
+    if not np.isfinite(arr).any():
+        raise ValueError("series: every value is NaN; allowed: at least one observed value")
+    return arr
+
+
+def split_sections(arr: np.ndarray, max_length: int) -> np.ndarray:
+    """Cut (N, T, C) into sections of at most ``max_length`` steps (TS2Vec ``split_with_nan``),
+    NaN-padding the last one, then drop sections with no observed value. -> (N', T', C)."""
+    n, t, c = arr.shape
+    if t > max_length:
+        sections = -(-t // max_length)
+        padded = np.full((n, sections * max_length, c), np.nan, dtype=np.float32)
+        padded[:, :t] = arr
+        arr = padded.reshape(n, sections, max_length, c).reshape(n * sections, max_length, c)
+    keep = ~np.isnan(arr).all(axis=(1, 2))
+    return arr[keep]
+
+
+def _views(x: torch.Tensor, spec: dict, gen: torch.Generator):
+    """Two augmented views of a batch (B, T, C) and their overlap length."""
+    strengths = []
+    for key in ("AugCell1", "AugCell2"):
+        crop = [a["strength"] for a in spec[key] if a["name"] == "crop"]
+        strengths.append(crop[0] if crop else None)
+    if strengths == [None, None]:
+        v1, v2, crop_l = x, x, x.size(1)
+    else:
+        v1, v2, crop_l = contextual_crop(x, strengths[0], strengths[1], gen)
+    views = []
+    for key, v in (("AugCell1", v1), ("AugCell2", v2)):
+        v = apply_view(v, spec[key], gen)
+        p = [a["strength"] for a in spec[key] if a["name"] == "timestamp_masking"]
+        mask = timestamp_mask((v.size(0), v.size(1)), p[0], gen) if p else None
+        views.append((v, mask))
+    return views, crop_l
+
+
+def _n_iters(budget: dict, arr: np.ndarray) -> int:
+    if budget["n_iters"] is not None:
+        return int(budget["n_iters"])
+    return 200 if arr.size <= 100_000 else 600
+
+
+def fit(spec: dict, series, budget="smoke", seed: int = 0, verbose: bool = False):
+    """Train the contrastive model of ``spec`` on ``series`` and return ``(encoder, record)``.
+
+    Args:
+        spec: a valid architecture spec (see :mod:`search_spaces.spec`).
+        series: array (N, T, C): N series, T steps, C channels; NaN marks missing values.
+        budget: a profile name of :data:`BUDGETS` (``smoke``, ``small``, ``paper``) or a dict.
+        seed: seeds weight init, batching and augmentation; same seed, same machine, same result.
+
+    Returns:
+        encoder: an :class:`~search_spaces.encoding.Encoder` (the weight-averaged network) with
+            ``encode(x, causal=..., sliding_padding=..., batch_size=...) -> (N, T, D)``.
+        record: dict with ``status`` ("ok" or "diverged"), ``loss_curve`` (one float per
+            iteration), ``seconds``, ``n_params``, ``n_iters``, ``n_epochs``, ``stopped``
+            ("iterations", "time" or "diverged"), ``budget`` and ``seed``. A NaN/inf loss ends
+            training with status "diverged"; it is not raised.
+
+    Raises:
+        ValueError: invalid spec, series or budget (checked before any training).
+    """
+    validate(spec)
+    arr = check_series(series)
+    budget = resolve_budget(budget)
+    max_length = spec["Train"]["max_train_length"]
+    if budget["max_length"] is not None:
+        max_length = min(max_length, int(budget["max_length"]))
+    data = split_sections(arr, max_length)
+    n_iters = _n_iters(budget, data)
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    order_rng = np.random.default_rng(seed)
+    net = build_model(spec, arr.shape[2])
+    averaged = AveragedModel(net)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=spec["Train"]["lr"])
+    batch_size = min(spec["Train"]["batch_size"], len(data))
+    tensor = torch.from_numpy(data)
+
+    curve, status, stopped, epochs = [], "ok", "iterations", 0
+    start = time.perf_counter()
+    net.train()
+    while len(curve) < n_iters and stopped == "iterations":
+        epochs += 1
+        perm = order_rng.permutation(len(data))
+        for i in range(0, len(perm), batch_size):
+            if len(curve) >= n_iters:
+                break
+            loss = _step(net, optimizer, tensor[perm[i:i + batch_size]], spec, gen)
+            if not np.isfinite(loss):
+                curve.append(float("nan") if np.isnan(loss) else float(loss))
+                status = stopped = "diverged"
+                break
+            averaged.update_parameters(net)
+            curve.append(loss)
+            if verbose:
+                print(f"iter {len(curve)}/{n_iters} loss {loss:.4f}")
+            if budget["max_seconds"] and time.perf_counter() - start > budget["max_seconds"]:
+                stopped = "time"
+                break
+    seconds = time.perf_counter() - start
+    record = {"status": status, "stopped": stopped, "loss_curve": curve, "seconds": seconds,
+              "n_params": count_parameters(net), "n_iters": len(curve), "n_epochs": epochs,
+              "budget": budget, "seed": seed, "n_train_sections": int(len(data)),
+              "train_length": int(data.shape[1])}
+    model = copy.deepcopy(averaged.module if curve and status == "ok" else net)
+    return Encoder(model, spec), record
+
+
+def _step(net, optimizer, batch: torch.Tensor, spec: dict, gen: torch.Generator) -> float:
+    """One optimisation step on a batch (B, T, C); returns the loss (may be NaN/inf)."""
+    (v1, m1), (v2, m2) = (None, None), (None, None)
+    views, crop_l = _views(batch, spec, gen)
+    (v1, m1), (v2, m2) = views
+    optimizer.zero_grad()
+    z1 = net(v1, m1)[:, -crop_l:]
+    z2 = net(v2, m2)[:, :crop_l]
+    loss = hierarchical_contrastive_loss(z1, z2, spec["PairCell"], spec["LossCell"])
+    if not torch.isfinite(loss):
+        return float(loss.detach())
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
