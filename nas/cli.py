@@ -1,0 +1,117 @@
+"""The ``ctsnas`` command line.
+
+Exit codes: 0 success, 2 bad input (the message names the field, the value and what is allowed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+import search_spaces as ss
+
+
+class UsageError(ValueError):
+    """Bad command-line input; printed as ``ctsnas: error: ...`` with exit code 2."""
+
+
+def _read_specs(path: str) -> list:
+    """Specs from a file holding one JSON object or JSON lines (one spec per line)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"FILE: cannot read {path!r}: {exc.strerror}") from None
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError:
+        pass
+    specs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            specs.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{number}: not JSON ({exc.msg}); allowed: one JSON spec "
+                             "or one spec per line") from None
+    if not specs:
+        raise UsageError(f"FILE: {path!r} holds no spec")
+    return specs
+
+
+def cmd_space_sample(args) -> int:
+    if args.n < 1:
+        raise UsageError(f"--n: got {args.n}; allowed: an int >= 1")
+    rng = np.random.default_rng(args.seed)
+    for _ in range(args.n):
+        print(json.dumps(ss.sample(rng, spatial=not args.no_spatial)))
+    return 0
+
+
+def cmd_space_validate(args) -> int:
+    specs = _read_specs(args.file)
+    for i, spec in enumerate(specs):
+        try:
+            ss.validate(spec)
+        except ValueError as exc:
+            where = f" (spec {i + 1} of {len(specs)})" if len(specs) > 1 else ""
+            raise UsageError(f"{args.file}{where}: {exc}") from None
+    for spec in specs:
+        print(f"ok {ss.spec_hash(spec)}")
+    return 0
+
+
+def cmd_space_show(args) -> int:
+    try:
+        print(json.dumps(ss.canonical(ss.preset(args.name)), indent=2))
+    except ValueError as exc:
+        raise UsageError(f"NAME: {exc}") from None
+    return 0
+
+
+def cmd_space_size(args) -> int:
+    n = ss.space_size(spatial=not args.no_spatial)
+    print(f"{n} distinct specs ({n:.3e})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctsnas", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    space = sub.add_parser("space", help="inspect the search space").add_subparsers(
+        dest="space_command", required=True)
+    p = space.add_parser("sample", help="print N random specs as JSON lines")
+    p.add_argument("--n", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-spatial", action="store_true", help="only temporal encoder ops")
+    p.set_defaults(func=cmd_space_sample)
+    p = space.add_parser("validate", help="validate a spec file (JSON or JSON lines)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_space_validate)
+    p = space.add_parser("show", help=f"print a preset spec ({', '.join(ss.PRESETS)})")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_space_show)
+    p = space.add_parser("size", help="number of distinct specs in the space")
+    p.add_argument("--no-spatial", action="store_true")
+    p.set_defaults(func=cmd_space_size)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"ctsnas: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

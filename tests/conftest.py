@@ -1,0 +1,34 @@
+"""Shared fixtures: real data from ../shared/datasets (or $CTSNAS_DATA_DIR); tests that need it
+skip with a clear reason when the folder is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+DATA_DIR = Path(os.environ.get("CTSNAS_DATA_DIR")
+                or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+ETTH1 = DATA_DIR / "ETT-small" / "ETTh1.csv"
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def etth1() -> np.ndarray:
+    """ETTh1 training rows [0, 8640) as (T, 7), standardised with training statistics."""
+    if not ETTH1.is_file():
+        pytest.skip(f"ETTh1 not found at {ETTH1}; set CTSNAS_DATA_DIR to the datasets folder")
+    values = pd.read_csv(ETTH1).select_dtypes("number").to_numpy(np.float32)[:8640]
+    return (values - values.mean(0)) / values.std(0)
+
+
+@pytest.fixture(scope="session")
+def etth1_windows(etth1) -> dict:
+    """Real ETTh1 windows: {'multi': (4, 48, 7), 'uni': (4, 48, 1) of OT}."""
+    starts = [0, 1000, 3000, 6000]
+    multi = np.stack([etth1[s:s + 48] for s in starts])
+    return {"multi": multi, "uni": multi[:, :, -1:].copy()}

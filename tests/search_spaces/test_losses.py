@@ -1,0 +1,91 @@
+"""Contrastive losses: the ts2vec configuration equals TS2Vec's hierarchical loss written out
+from the paper (Yue et al., AAAI 2022, Eq. 1-3, Alg. 1), and every loss prefers aligned views."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import search_spaces as ss
+from search_spaces import spec as S
+from search_spaces.losses import LOSS_FUNCTIONS, hierarchical_contrastive_loss
+
+
+def paper_loss(z1, z2):
+    """TS2Vec Eq. 1-3 with explicit loops: at each level the mean of instance and temporal
+    losses over all anchors, max pooling by 2 until one step is left, averaged over levels."""
+    levels = []
+    while True:
+        B, T, _ = z1.shape
+        inst, temp = [], []
+        for t in range(T):
+            for i in range(B):
+                for za, zb in ((z1, z2), (z2, z1)):
+                    num = torch.exp(za[i, t] @ zb[i, t])
+                    den = sum(torch.exp(za[i, t] @ zb[j, t]) for j in range(B)) + sum(
+                        torch.exp(za[i, t] @ za[j, t]) for j in range(B) if j != i)
+                    inst.append(-torch.log(num / den))
+                    if T > 1:
+                        num = torch.exp(za[i, t] @ zb[i, t])
+                        den = sum(torch.exp(za[i, t] @ zb[i, s]) for s in range(T)) + sum(
+                            torch.exp(za[i, t] @ za[i, s]) for s in range(T) if s != t)
+                        temp.append(-torch.log(num / den))
+        level = torch.stack(inst).mean() / 2
+        if temp:
+            level = level + torch.stack(temp).mean() / 2
+        levels.append(level)
+        if T == 1:
+            break
+        z1 = F.max_pool1d(z1.transpose(1, 2), 2).transpose(1, 2)
+        z2 = F.max_pool1d(z2.transpose(1, 2), 2).transpose(1, 2)
+    return torch.stack(levels).mean()
+
+
+@pytest.mark.parametrize("T", [1, 5, 8])
+def test_ts2vec_configuration_matches_paper(T):
+    torch.manual_seed(T)
+    z1, z2 = torch.randn(3, T, 4) * 0.5, torch.randn(3, T, 4) * 0.5
+    spec = ss.preset("ts2vec")
+    ours = hierarchical_contrastive_loss(z1, z2, spec["PairCell"], spec["LossCell"])
+    assert torch.allclose(ours, paper_loss(z1, z2), rtol=1e-5, atol=1e-6)
+
+
+CONFIGS = list(itertools.product(S.LOSSES, S.SIMILARITIES, S.POOLINGS, (2, 7)))
+
+
+@pytest.mark.parametrize("loss,sim,pool,kernel", CONFIGS)
+def test_aligned_views_score_lower_than_shuffled(loss, sim, pool, kernel):
+    torch.manual_seed(0)
+    z = torch.randn(6, 24, 8)
+    noisy = z + 0.05 * torch.randn_like(z)
+    shuffled = noisy[torch.randperm(6)][:, torch.randperm(24)]
+    pair = {"contrasts": list(S.CONTRASTS), "pooling": pool, "kernel": kernel,
+            "level_weighting": "uniform"}
+    cell = {"loss": loss, "similarity": sim, "temperature": 0.5}
+    aligned = hierarchical_contrastive_loss(z, noisy, pair, cell)
+    wrong = hierarchical_contrastive_loss(z, shuffled, pair, cell)
+    assert torch.isfinite(aligned) and aligned < wrong
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_FUNCTIONS))
+def test_single_item_groups_give_zero(name):
+    z = torch.randn(5, 1, 3)
+    assert LOSS_FUNCTIONS[name](z, z, "dot", 1.0).item() == 0.0
+
+
+def test_level_weighting_changes_the_loss():
+    torch.manual_seed(1)
+    z1, z2 = torch.randn(4, 16, 8), torch.randn(4, 16, 8)
+    base = {"contrasts": ["instance", "temporal"], "pooling": "avg", "kernel": 2}
+    cell = {"loss": "InfoNCE", "similarity": "cosine", "temperature": 0.1}
+    values = {w: hierarchical_contrastive_loss(z1, z2, {**base, "level_weighting": w}, cell).item()
+              for w in S.LEVEL_WEIGHTINGS}
+    assert len({round(v, 6) for v in values.values()}) == 3
+
+
+def test_unknown_similarity_is_a_value_error():
+    from search_spaces.losses import similarity
+    with pytest.raises(ValueError, match="LossCell.similarity"):
+        similarity(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), "manhattan")

@@ -1,0 +1,127 @@
+"""The contrastive trainer and encoder on real ETTh1 data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import search_spaces as ss
+from search_spaces.trainer import split_sections
+
+TINY = {"n_iters": 3, "max_length": 64}
+
+
+@pytest.fixture(scope="module")
+def train_uni(etth1):
+    return etth1[None, :2000, -1:].copy()  # (1, 2000, 1): OT
+
+
+def test_same_seed_same_result_other_seed_differs(train_uni):
+    spec = ss.preset("ts2vec")
+    enc_a, rec_a = ss.fit(spec, train_uni, TINY, seed=3)
+    enc_b, rec_b = ss.fit(spec, train_uni, TINY, seed=3)
+    enc_c, rec_c = ss.fit(spec, train_uni, TINY, seed=4)
+    assert rec_a["loss_curve"] == rec_b["loss_curve"] != rec_c["loss_curve"]
+    x = train_uni[:, :100]
+    assert np.array_equal(enc_a.encode(x), enc_b.encode(x))
+    assert not np.array_equal(enc_a.encode(x), enc_c.encode(x))
+
+
+def test_record_fields(train_uni):
+    _, rec = ss.fit(ss.preset("ts2vec"), train_uni, "smoke", seed=0)
+    assert rec["status"] == "ok" and rec["stopped"] == "iterations"
+    assert rec["n_iters"] == len(rec["loss_curve"]) == ss.BUDGETS["smoke"]["n_iters"]
+    assert rec["n_params"] > 600_000  # TS2Vec at hidden 64, D 320 has about 640k
+    assert rec["seconds"] > 0 and rec["train_length"] == ss.BUDGETS["smoke"]["max_length"]
+
+
+def test_contrastive_training_lowers_the_loss(train_uni):
+    _, rec = ss.fit(ss.preset("ts2vec"), train_uni, {"n_iters": 40, "max_length": 128}, seed=0)
+    curve = rec["loss_curve"]
+    assert np.mean(curve[-8:]) < 0.8 * np.mean(curve[:8])
+
+
+def test_divergence_is_recorded_not_raised(train_uni):
+    _, rec = ss.fit(ss.preset("ts2vec"), train_uni * 1e30, TINY, seed=0)
+    assert rec["status"] == "diverged" and rec["stopped"] == "diverged"
+    assert not np.isfinite(rec["loss_curve"][-1])
+
+
+def test_time_cap_stops_training(train_uni):
+    _, rec = ss.fit(ss.preset("ts2vec"), train_uni, {"n_iters": 1000, "max_length": 64,
+                                                      "max_seconds": 0.01}, seed=0)
+    assert rec["stopped"] == "time" and rec["n_iters"] < 1000
+
+
+def test_missing_values_train_and_encode(etth1):
+    x = etth1[None, :1500].copy()
+    x[0, 100:300, 2] = np.nan
+    x[0, 500:520] = np.nan
+    enc, rec = ss.fit(ss.preset("ts2vec"), x, TINY, seed=0)
+    assert rec["status"] == "ok"
+    z = enc.encode(x[:, :600])
+    assert z.shape == (1, 600, 320) and np.isfinite(z).all()
+
+
+def test_causal_sliding_encoding_ignores_the_future(train_uni):
+    enc, _ = ss.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
+    x = train_uni[:, :300]
+    z = enc.encode(x, causal=True, sliding_padding=20, batch_size=64)
+    changed = x.copy()
+    changed[:, 150:] += 5.0
+    z2 = enc.encode(changed, causal=True, sliding_padding=20, batch_size=7)
+    assert z.shape == (1, 300, 320)
+    np.testing.assert_allclose(z[:, :150], z2[:, :150], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(z[:, 150:], z2[:, 150:])
+
+
+def test_sliding_window_equals_encoding_the_window_alone(train_uni):
+    enc, _ = ss.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
+    x = train_uni[:, :120]
+    z = enc.encode(x, causal=True, sliding_padding=30)
+    alone = enc.encode(x[:, 60 - 30:61])[:, -1]
+    np.testing.assert_allclose(z[:, 60], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_multivariate_spatial_spec_trains(etth1):
+    spec = ss.preset("ts2vec")
+    spec["Encoder"].update(steps=2, layers=2, cell=[[0, "gated_tcn"], [0, "diffusion_gcn"],
+                                                    [1, "spatial_attention"]])
+    enc, rec = ss.fit(spec, etth1[None, :800], TINY, seed=0)
+    assert rec["status"] == "ok" and enc.model.node_layout
+    assert enc.encode(etth1[None, :50]).shape == (1, 50, 320)
+
+
+def test_split_sections_pads_and_drops_empty():
+    arr = np.arange(10, dtype=np.float32).reshape(1, 10, 1)
+    out = split_sections(arr, 4)
+    assert out.shape == (3, 4, 1) and np.isnan(out[2, 2:]).all()
+    arr[0, 8:] = np.nan
+    assert split_sections(arr, 4).shape == (2, 4, 1)
+
+
+@pytest.mark.parametrize("series,match", [
+    (np.zeros((10, 2)), "series: got an array of shape"),
+    (np.zeros((1, 1, 2)), "T >= 2"),
+    (np.full((1, 10, 2), np.nan), "every value is NaN"),
+    (np.array([[[np.inf], [1.0]]]), "inf"),
+])
+def test_bad_series_is_refused(series, match):
+    with pytest.raises(ValueError, match=match):
+        ss.fit(ss.preset("ts2vec"), series, TINY)
+
+
+@pytest.mark.parametrize("budget,match", [
+    ("huge", "profile: got 'huge'"), ({"iters": 3}, "budget.iters"),
+    ({"n_iters": 0}, "budget.n_iters"), (3, "budget: got 3"),
+])
+def test_bad_budget_is_refused(train_uni, budget, match):
+    with pytest.raises(ValueError, match=match):
+        ss.fit(ss.preset("ts2vec"), train_uni, budget)
+
+
+def test_encode_checks_its_input(train_uni):
+    enc, _ = ss.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
+    with pytest.raises(ValueError, match="C = 1"):
+        enc.encode(np.zeros((1, 10, 3)))
+    with pytest.raises(ValueError, match="sliding_padding"):
+        enc.encode(train_uni[:, :10], sliding_padding=-1)
