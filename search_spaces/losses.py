@@ -31,19 +31,68 @@ def similarity(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"LossCell.similarity: got {kind!r}; allowed: ['dot', 'cosine', 'neg_euclidean']")
 
 
+class _GramNTXent(torch.autograd.Function):
+    """NT-Xent on dot-product logits S = Z Z^T / tau with a hand-written backward.
+
+    Forward keeps only the softmax P (G, 2K, 2K), computed over S in place with one exp pass.
+    Every row weighs w = 1 / (2 G K) in the loss, so dL/dS = w (P - Y) with Y the positive
+    one-hot (symmetric: i <-> K+i), and S being a Gram matrix,
+    dL/dZ = w (P Z + P^T Z - 2 Y Z) / tau, where Y Z is Z with its two halves swapped. No
+    intermediate copy of the logits is made: at T = 3000 they dominate TS2Vec's temporal
+    contrast in time and memory.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, temperature: float) -> torch.Tensor:
+        G, K2, _ = z.shape
+        K = K2 // 2
+        logits = torch.bmm(z, z.transpose(1, 2))
+        if temperature != 1.0:
+            logits.div_(temperature)
+        logits.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
+        pos = torch.cat([logits.diagonal(offset=K, dim1=1, dim2=2),
+                         logits.diagonal(offset=-K, dim1=1, dim2=2)], dim=1)  # G x 2K
+        row_max = logits.amax(dim=-1, keepdim=True)
+        probs = logits.sub_(row_max).exp_()  # in place: exp(S - max)
+        row_sum = probs.sum(dim=-1, keepdim=True)
+        loss = (row_max + row_sum.log()).squeeze(-1).sub(pos).mean()
+        probs.div_(row_sum)  # softmax over the 2K-1 candidates
+        ctx.save_for_backward(z, probs)
+        ctx.temperature = temperature
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        z, probs = ctx.saved_tensors
+        G, K2, _ = z.shape
+        swapped = torch.cat([z[:, K2 // 2:], z[:, :K2 // 2]], dim=1)  # Y Z
+        d_z = torch.bmm(probs, z).add_(torch.bmm(probs.transpose(1, 2), z)).sub_(swapped, alpha=2.0)
+        return d_z.mul_(grad_out / (G * K2 * ctx.temperature)), None
+
+
 def nt_xent(za, zb, sim: str, temperature: float) -> torch.Tensor:
     """NT-Xent (Chen et al., SimCLR 2020) in the TS2Vec form: for each of the 2K items, the
     other 2K-1 items of its group are candidates and the other view of the same item is the
-    positive. za, zb: (G, K, D) -> scalar. Needs K >= 2 (returns 0 otherwise)."""
+    positive. za, zb: (G, K, D) -> scalar. Needs K >= 2 (returns 0 otherwise).
+
+    Equal to TS2Vec's tril/triu construction, computed without copying the (G, 2K, 2K) logits:
+    the self-similarity is set to -inf and the loss is logsumexp - positive logit. Dot and
+    cosine similarity use the Gram-matrix kernel :class:`_GramNTXent`.
+    """
     G, K, _ = za.shape
     if K < 2:
         return za.new_zeros(())
     z = torch.cat([za, zb], dim=1)  # G x 2K x D
-    logits = similarity(z, z, sim) / temperature  # G x 2K x 2K
-    logits = torch.tril(logits, diagonal=-1)[:, :, :-1] + torch.triu(logits, diagonal=1)[:, :, 1:]
-    logp = -F.log_softmax(logits, dim=-1)
-    i = torch.arange(K, device=za.device)
-    return (logp[:, i, K + i - 1].mean() + logp[:, K + i, i].mean()) / 2
+    if sim in ("dot", "cosine"):
+        return _GramNTXent.apply(F.normalize(z, dim=-1) if sim == "cosine" else z, temperature)
+    logits = similarity(z, z, sim)  # G x 2K x 2K
+    if temperature != 1.0:
+        logits = logits / temperature
+    logits.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
+    lse = torch.logsumexp(logits, dim=-1)  # G x 2K
+    pos_a = logits.diagonal(offset=K, dim1=1, dim2=2)  # (i, K+i)
+    pos_b = logits.diagonal(offset=-K, dim1=1, dim2=2)  # (K+i, i)
+    return ((lse[:, :K] - pos_a).mean() + (lse[:, K:] - pos_b).mean()) / 2
 
 
 def info_nce(za, zb, sim: str, temperature: float) -> torch.Tensor:

@@ -72,14 +72,16 @@ def check_series(series) -> np.ndarray:
 
 
 def split_sections(arr: np.ndarray, max_length: int) -> np.ndarray:
-    """Cut (N, T, C) into sections of at most ``max_length`` steps (TS2Vec ``split_with_nan``),
-    NaN-padding the last one, then drop sections with no observed value. -> (N', T', C)."""
-    n, t, c = arr.shape
-    if t > max_length:
-        sections = -(-t // max_length)
-        padded = np.full((n, sections * max_length, c), np.nan, dtype=np.float32)
-        padded[:, :t] = arr
-        arr = padded.reshape(n, sections, max_length, c).reshape(n * sections, max_length, c)
+    """Cut (N, T, C) into ``T // max_length`` near-equal sections when that is at least 2
+    (TS2Vec ``split_with_nan``: sections may exceed ``max_length``; each batch then takes a
+    random window of ``max_length`` steps), NaN-padding the shorter ones, and drop sections with
+    no observed value. -> (N', T', C)."""
+    sections = arr.shape[1] // max_length
+    if sections >= 2:
+        parts = np.array_split(arr, sections, axis=1)
+        length = parts[0].shape[1]
+        arr = np.concatenate([np.pad(p, ((0, 0), (0, length - p.shape[1]), (0, 0)),
+                                     constant_values=np.nan) for p in parts], axis=0)
     keep = ~np.isnan(arr).all(axis=(1, 2))
     return arr[keep]
 
@@ -156,7 +158,7 @@ def fit(spec: dict, series, budget="smoke", seed: int = 0, verbose: bool = False
         for i in range(0, len(perm), batch_size):
             if len(curve) >= n_iters:
                 break
-            loss = _step(net, optimizer, tensor[perm[i:i + batch_size]], spec, gen)
+            loss = _step(net, optimizer, tensor[perm[i:i + batch_size]], spec, gen, max_length)
             if not np.isfinite(loss):
                 curve.append(float("nan") if np.isnan(loss) else float(loss))
                 status = stopped = "diverged"
@@ -172,14 +174,18 @@ def fit(spec: dict, series, budget="smoke", seed: int = 0, verbose: bool = False
     record = {"status": status, "stopped": stopped, "loss_curve": curve, "seconds": seconds,
               "n_params": count_parameters(net), "n_iters": len(curve), "n_epochs": epochs,
               "budget": budget, "seed": seed, "n_train_sections": int(len(data)),
-              "train_length": int(data.shape[1])}
+              "train_length": int(data.shape[1]), "crop_length": int(max_length)}
     model = copy.deepcopy(averaged.module if curve and status == "ok" else net)
     return Encoder(model, spec), record
 
 
-def _step(net, optimizer, batch: torch.Tensor, spec: dict, gen: torch.Generator) -> float:
-    """One optimisation step on a batch (B, T, C); returns the loss (may be NaN/inf)."""
-    (v1, m1), (v2, m2) = (None, None), (None, None)
+def _step(net, optimizer, batch: torch.Tensor, spec: dict, gen: torch.Generator,
+          max_length: int) -> float:
+    """One optimisation step on a batch (B, T, C): a random window of ``max_length`` steps
+    when the sections are longer (TS2Vec), two views, the loss; returns it (may be NaN/inf)."""
+    if batch.size(1) > max_length:
+        offset = int(torch.randint(batch.size(1) - max_length + 1, (1,), generator=gen))
+        batch = batch[:, offset:offset + max_length]
     views, crop_l = _views(batch, spec, gen)
     (v1, m1), (v2, m2) = views
     optimizer.zero_grad()

@@ -31,7 +31,8 @@ def test_record_fields(train_uni):
     assert rec["status"] == "ok" and rec["stopped"] == "iterations"
     assert rec["n_iters"] == len(rec["loss_curve"]) == ss.BUDGETS["smoke"]["n_iters"]
     assert rec["n_params"] > 600_000  # TS2Vec at hidden 64, D 320 has about 640k
-    assert rec["seconds"] > 0 and rec["train_length"] == ss.BUDGETS["smoke"]["max_length"]
+    assert rec["seconds"] > 0 and rec["crop_length"] == ss.BUDGETS["smoke"]["max_length"]
+    assert rec["train_length"] >= rec["crop_length"]
 
 
 def test_contrastive_training_lowers_the_loss(train_uni):
@@ -91,12 +92,13 @@ def test_multivariate_spatial_spec_trains(etth1):
     assert enc.encode(etth1[None, :50]).shape == (1, 50, 320)
 
 
-def test_split_sections_pads_and_drops_empty():
-    arr = np.arange(10, dtype=np.float32).reshape(1, 10, 1)
-    out = split_sections(arr, 4)
-    assert out.shape == (3, 4, 1) and np.isnan(out[2, 2:]).all()
-    arr[0, 8:] = np.nan
-    assert split_sections(arr, 4).shape == (2, 4, 1)
+def test_split_sections_follows_ts2vec():
+    arr = np.arange(11, dtype=np.float32).reshape(1, 11, 1)
+    out = split_sections(arr, 4)  # 11 // 4 = 2 sections of 6 and 5 (+1 NaN) steps
+    assert out.shape == (2, 6, 1) and np.isnan(out[1, 5]) and out[1, 0, 0] == 6
+    assert split_sections(arr, 6).shape == (1, 11, 1)  # one section: kept whole
+    arr[0, 6:] = np.nan
+    assert split_sections(arr, 4).shape == (1, 6, 1)  # an all-NaN section is dropped
 
 
 @pytest.mark.parametrize("series,match", [
