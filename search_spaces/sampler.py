@@ -1,7 +1,6 @@
 """Random sampling, mutation and size of the joint search space (dict-based, deterministic)."""
 from __future__ import annotations
 
-import copy
 import math
 from itertools import combinations
 
@@ -96,12 +95,12 @@ def mutate(spec: dict, rng, spatial: bool = True) -> dict:
     Raises:
         ValueError: ``spec`` is invalid or ``rng`` is not a Generator / int seed.
     """
-    from .spec import spec_hash
+    from .spec import canonical, spec_hash
 
     rng = _rng(rng)
     before = spec_hash(spec)
     for _ in range(100):
-        out = copy.deepcopy(spec)
+        out = canonical(spec)  # a deep copy with list edges and plain numbers
         key = S.CELL_KEYS[int(rng.integers(len(S.CELL_KEYS)))]
         if key == "Encoder" and rng.random() < 0.5:
             _mutate_edge(out["Encoder"], rng, spatial)

@@ -132,6 +132,10 @@ def preset(name: str) -> dict:
     return copy.deepcopy(PRESETS[name])
 
 
+def _float(value) -> float:
+    return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
 def canonical(spec: dict) -> dict:
     """Return the canonical form of a valid spec (a new dict; the input is not changed).
 
@@ -147,22 +151,22 @@ def canonical(spec: dict) -> dict:
     validate(spec)
     out = copy.deepcopy(spec)
     for key in ("AugCell1", "AugCell2"):
-        entries = [{"name": a["name"], "strength": float(a["strength"])} for a in out[key]]
+        entries = [{"name": a["name"], "strength": _float(a["strength"])} for a in out[key]]
         ordered = [a for a in entries if a["name"] in ORDERED_AUGMENTATIONS]
         crop = [a for a in entries if a["name"] == "crop"]
         mask = [a for a in entries if a["name"] == "timestamp_masking"]
         out[key] = crop + ordered + mask
-    out["EmbedCell"] = {k: float(v) if k != "norm" else v for k, v in out["EmbedCell"].items()}
+    out["EmbedCell"] = {k: _float(v) if k != "norm" else v for k, v in out["EmbedCell"].items()}
     pair = out["PairCell"]
     pair["contrasts"] = sorted(pair["contrasts"], key=CONTRASTS.index)
     pair["kernel"] = int(pair["kernel"])
-    out["LossCell"]["temperature"] = float(out["LossCell"]["temperature"])
+    out["LossCell"]["temperature"] = _float(out["LossCell"]["temperature"])
     enc = out["Encoder"]
     enc["cell"] = [[int(src), op] for src, op in enc["cell"]]
     for k in ("steps", "layers", "hidden", "repr_dim"):
         enc[k] = int(enc[k])
     train = out["Train"]
-    train["lr"] = float(train["lr"])
+    train["lr"] = _float(train["lr"])
     train["batch_size"] = int(train["batch_size"])
     train["max_train_length"] = int(train["max_train_length"])
     out["version"] = SPEC_VERSION

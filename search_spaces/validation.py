@@ -1,15 +1,30 @@
 """Validation of architecture specs: every error names the path, the bad value and what is allowed."""
 from __future__ import annotations
 
+import numbers
+
 from . import spec as S
 
 
+def _show(value) -> str:
+    """repr of a bad value, shortened; safe for ints too large for repr (over 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _fail(path: str, value, allowed) -> None:
-    raise ValueError(f"{path}: got {value!r}; allowed: {allowed}")
+    raise ValueError(f"{path}: got {_show(value)}; allowed: {allowed}")
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_dict(path: str, value, keys: tuple) -> None:
@@ -27,7 +42,7 @@ def _check_in(path: str, value, grid: tuple) -> None:
     if isinstance(grid[0], str):
         ok = isinstance(value, str) and value in grid
     elif isinstance(grid[0], int):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value in grid
+        ok = _is_int(value) and value in grid
     else:
         ok = _is_number(value) and value in grid
     if not ok:
@@ -90,7 +105,7 @@ def _check_edges(steps: int, cell) -> None:
             allowed = [node - 1]  # node 1 reads state 0; the second input of node i+1 is state i
         else:
             allowed = list(range(node - 1))  # op_a(state j), j < i
-        if not isinstance(source, int) or isinstance(source, bool):
+        if not _is_int(source):
             _fail(f"{where}[0]", source, f"an int node index in {allowed}")
         if source not in allowed:
             if source < 0 or source > steps:
@@ -129,8 +144,7 @@ def validate(spec) -> dict:
             or contrasts, and cyclic or dangling encoder edges are all rejected.
     """
     _check_dict("spec", spec, S.TOP_KEYS)
-    if spec["version"] != S.SPEC_VERSION or isinstance(spec["version"], bool):
-        _fail("version", spec["version"], [S.SPEC_VERSION])
+    _check_in("version", spec["version"], (S.SPEC_VERSION,))
     _check_aug_cell("AugCell1", spec["AugCell1"])
     _check_aug_cell("AugCell2", spec["AugCell2"])
     _check_embed(spec["EmbedCell"])

@@ -457,7 +457,7 @@ def test_2000_samples_cover_every_choice(samples_2000):
 
 def test_mutate_returns_a_valid_different_spec_and_leaves_its_input_alone():
     rng = np.random.default_rng(99)
-    scrambled = json.loads(json.dumps(_scrambled_ts2vec()))  # list edges (see the xfail below)
+    scrambled = json.loads(json.dumps(_scrambled_ts2vec()))  # list edges
     bases = [preset("ts2vec"), scrambled] + [sample(rng) for _ in range(150)]
     for i, spec in enumerate(bases):
         before = copy.deepcopy(spec)
@@ -490,9 +490,6 @@ def test_mutate_rejects_invalid_specs():
         mutate(spec, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="BUG: validate accepts tuple edges, but mutate assigns into the edge "
-                          "in place and raises TypeError on a tuple")
 def test_mutate_accepts_every_spec_validate_accepts_tuple_edges():
     spec = preset("ts2vec")
     spec["Encoder"]["cell"] = [(0, "ts2vec_conv")]
@@ -501,9 +498,6 @@ def test_mutate_accepts_every_spec_validate_accepts_tuple_edges():
         validate(mutate(spec, seed))
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: -0.0 == 0.0 passes validation and canonical(a) == canonical(b), "
-                          "but to_json writes -0.0 so the hashes differ")
 def test_hash_equal_for_negative_zero_on_float_grids():
     a, b = preset("ts2vec"), preset("ts2vec")
     b["EmbedCell"]["jitter"] = -0.0
