@@ -138,62 +138,71 @@ def fit(spec: dict, series, budget="smoke", seed: int = 0, verbose: bool = False
     if budget["max_length"] is not None:
         max_length = min(max_length, int(budget["max_length"]))
     data = split_sections(arr, max_length)
-    n_iters = _n_iters(budget, data)
-
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    order_rng = np.random.default_rng(seed)
-    net = build_model(spec, arr.shape[2])
-    averaged = AveragedModel(net)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=spec["Train"]["lr"])
-    batch_size = min(spec["Train"]["batch_size"], len(data))
-    tensor = torch.from_numpy(data)
-
-    curve, status, stopped, epochs = [], "ok", "iterations", 0
-    start = time.perf_counter()
-    net.train()
-    while len(curve) < n_iters and stopped == "iterations":
-        epochs += 1
-        perm = order_rng.permutation(len(data))
-        for i in range(0, len(perm), batch_size):
-            if len(curve) >= n_iters:
-                break
-            loss = _step(net, optimizer, tensor[perm[i:i + batch_size]], spec, gen, max_length)
-            if not np.isfinite(loss):
-                curve.append(float("nan") if np.isnan(loss) else float(loss))
-                status = stopped = "diverged"
-                break
-            averaged.update_parameters(net)
-            curve.append(loss)
-            if verbose:
-                print(f"iter {len(curve)}/{n_iters} loss {loss:.4f}")
-            if budget["max_seconds"] and time.perf_counter() - start > budget["max_seconds"]:
-                stopped = "time"
-                break
-    seconds = time.perf_counter() - start
-    record = {"status": status, "stopped": stopped, "loss_curve": curve, "seconds": seconds,
-              "n_params": count_parameters(net), "n_iters": len(curve), "n_epochs": epochs,
-              "budget": budget, "seed": seed, "n_train_sections": int(len(data)),
-              "train_length": int(data.shape[1]), "crop_length": int(max_length)}
-    model = copy.deepcopy(averaged.module if curve and status == "ok" else net)
+    run = _Run(spec, arr.shape[2], data, max_length, seed)
+    run.loop(_n_iters(budget, data), budget["max_seconds"], verbose)
+    record = {"status": run.status, "stopped": run.stopped, "loss_curve": run.curve,
+              "seconds": run.seconds, "n_params": count_parameters(run.net),
+              "n_iters": len(run.curve), "n_epochs": run.epochs, "budget": budget, "seed": seed,
+              "n_train_sections": int(len(data)), "train_length": int(data.shape[1]),
+              "crop_length": int(max_length)}
+    done = run.curve and run.status == "ok"
+    model = copy.deepcopy(run.averaged.module if done else run.net)
     return Encoder(model, spec), record
 
 
-def _step(net, optimizer, batch: torch.Tensor, spec: dict, gen: torch.Generator,
-          max_length: int) -> float:
-    """One optimisation step on a batch (B, T, C): a random window of ``max_length`` steps
-    when the sections are longer (TS2Vec), two views, the loss; returns it (may be NaN/inf)."""
-    if batch.size(1) > max_length:
-        offset = int(torch.randint(batch.size(1) - max_length + 1, (1,), generator=gen))
-        batch = batch[:, offset:offset + max_length]
-    views, crop_l = _views(batch, spec, gen)
-    (v1, m1), (v2, m2) = views
-    optimizer.zero_grad()
-    z1 = net(v1, m1)[:, -crop_l:]
-    z2 = net(v2, m2)[:, :crop_l]
-    loss = hierarchical_contrastive_loss(z1, z2, spec["PairCell"], spec["LossCell"])
-    if not torch.isfinite(loss):
+class _Run:
+    """State of one training run: network, weight average, optimiser, random streams."""
+
+    def __init__(self, spec: dict, n_features: int, data: np.ndarray, max_length: int,
+                 seed: int):
+        torch.manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order_rng = np.random.default_rng(seed)
+        self.spec, self.max_length = spec, max_length
+        self.net = build_model(spec, n_features)
+        self.averaged = AveragedModel(self.net)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=spec["Train"]["lr"])
+        self.batch_size = min(spec["Train"]["batch_size"], len(data))
+        self.data = torch.from_numpy(data)
+        self.curve, self.status, self.stopped, self.epochs, self.seconds = [], "ok", None, 0, 0.0
+
+    def loop(self, n_iters: int, max_seconds, verbose: bool) -> None:
+        """Epochs of shuffled batches until ``n_iters`` steps, divergence or ``max_seconds``."""
+        start = time.perf_counter()
+        self.net.train()
+        while self.stopped is None:
+            self.epochs += 1
+            perm = self.order_rng.permutation(len(self.data))
+            for i in range(0, len(perm), self.batch_size):
+                loss = self.step(self.data[perm[i:i + self.batch_size]])
+                self.curve.append(loss)
+                if not np.isfinite(loss):
+                    self.status = self.stopped = "diverged"
+                    break
+                self.averaged.update_parameters(self.net)
+                if verbose:
+                    print(f"iter {len(self.curve)}/{n_iters} loss {loss:.4f}")
+                if len(self.curve) >= n_iters:
+                    self.stopped = "iterations"
+                elif max_seconds and time.perf_counter() - start > max_seconds:
+                    self.stopped = "time"
+                if self.stopped:
+                    break
+        self.seconds = time.perf_counter() - start
+
+    def step(self, batch: torch.Tensor) -> float:
+        """One optimisation step on a batch (B, T, C): a random window of ``max_length`` steps
+        when the sections are longer (TS2Vec), two views, the loss; returns it (may be NaN/inf)."""
+        if batch.size(1) > self.max_length:
+            offset = int(torch.randint(batch.size(1) - self.max_length + 1, (1,),
+                                       generator=self.gen))
+            batch = batch[:, offset:offset + self.max_length]
+        ((v1, m1), (v2, m2)), crop_l = _views(batch, self.spec, self.gen)
+        self.optimizer.zero_grad()
+        z1 = self.net(v1, m1)[:, -crop_l:]
+        z2 = self.net(v2, m2)[:, :crop_l]
+        loss = hierarchical_contrastive_loss(z1, z2, self.spec["PairCell"], self.spec["LossCell"])
+        if torch.isfinite(loss):
+            loss.backward()
+            self.optimizer.step()
         return float(loss.detach())
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
