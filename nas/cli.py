@@ -78,6 +78,52 @@ def cmd_space_size(args) -> int:
     return 0
 
 
+def _horizons(text: str) -> list:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--horizons: got {text!r}; allowed: comma-separated positive ints, "
+                         "e.g. 24,48") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"--horizons: got {text!r}; allowed: comma-separated positive ints")
+    return values
+
+
+def cmd_datasets(args) -> int:
+    from downstream.datasets import candidate_dirs, list_datasets
+
+    looked = ", ".join(str(d.resolve()) for d in candidate_dirs(args.data_dir))
+    print(f"data directory (--data-dir, else $CTSNAS_DATA_DIR, else ./datasets, "
+          f"../shared/datasets): looked in {looked}")
+    for row in list_datasets(args.data_dir):
+        mark = "yes" if row["available"] else "missing"
+        print(f"  {row['name']:<14} {mark:<8} {row['path']}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .report import format_evaluation
+
+    horizons = _horizons(args.horizons)
+    try:
+        result = evaluate(args.data, args.arch, args.profile, horizons, args.target,
+                          args.univariate, args.data_dir, args.seed,
+                          references=not args.no_references)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
+    return 0
+
+
+def _add_data_args(p) -> None:
+    p.add_argument("--data", required=True, help="dataset name (ctsnas datasets) or CSV path")
+    p.add_argument("--data-dir", default=None, help="folder of the dataset files")
+    p.add_argument("--target", default=None, help="forecast columns, comma-separated")
+    p.add_argument("--univariate", action="store_true",
+                   help="inputs = target columns only (default: all columns)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctsnas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = space.add_parser("size", help="number of distinct specs in the space")
     p.add_argument("--no-spatial", action="store_true")
     p.set_defaults(func=cmd_space_size)
+
+    p = sub.add_parser("datasets", help="list the datasets and where they were looked for")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("evaluate", help="train one spec and print validation and test metrics")
+    _add_data_args(p)
+    p.add_argument("--arch", default="ts2vec", help="preset name or spec JSON file")
+    p.add_argument("--profile", default="small", help="smoke, small or paper")
+    p.add_argument("--horizons", default="24,48", help="comma-separated H, e.g. 24,48,168")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-references", action="store_true",
+                   help="skip the raw-lookback and random-encoder rows")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 
