@@ -102,16 +102,16 @@ def _read_csv(path: Path, header_dates: bool = True) -> pd.DataFrame:
         raise ValueError(f"data: cannot read {path} as CSV ({exc})") from None
 
 
-def _split_dates(df: pd.DataFrame, path) -> tuple:
-    """Detect the date column: a column named like a date, else a parseable first column."""
-    for col in df.columns:
-        if str(col).strip().lower() in DATE_NAMES:
-            return pd.DatetimeIndex(pd.to_datetime(df[col], errors="coerce")), df.drop(columns=col)
-    first = df.columns[0]
-    if df[first].dtype == object:
-        parsed = pd.to_datetime(df[first], errors="coerce", format="mixed")
-        if parsed.notna().mean() > 0.9:
-            return pd.DatetimeIndex(parsed), df.drop(columns=first)
+def _split_dates(df: pd.DataFrame) -> tuple:
+    """Detect the date column: one named like a date (date, datetime, time, timestamp), else
+    the first text column of which over 90% parses as dates. -> (DatetimeIndex or None, rest)."""
+    named = [c for c in df.columns if str(c).strip().lower() in DATE_NAMES]
+    text = [c for c in df.columns if c not in named and (pd.api.types.is_string_dtype(df[c])
+                                                         or df[c].dtype == object)]
+    for col in named + text:
+        parsed = pd.to_datetime(df[col], errors="coerce", format="mixed")
+        if col in named or parsed.notna().mean() > 0.9:
+            return pd.DatetimeIndex(parsed), df.drop(columns=col)
     return None, df
 
 
@@ -122,7 +122,7 @@ def frame_to_series(df: pd.DataFrame, name: str, source: str, default_target, sp
     Raises:
         ValueError: no numeric column, or fewer than 2 rows.
     """
-    dates, rest = _split_dates(df, source)
+    dates, rest = _split_dates(df)
     numeric = rest.select_dtypes("number")
     if numeric.shape[1] == 0:
         raise ValueError(f"data: {source} has no numeric column (columns: {list(df.columns)}); "

@@ -68,10 +68,11 @@ def _scale(values: np.ndarray, train: tuple, names: list, kind: str) -> tuple:
 
 
 def make_task(data: SeriesData, target=None, univariate: bool = False,
-              covariates: bool = True) -> ForecastTask:
+              covariates: bool = True, trim: bool = True) -> ForecastTask:
     """Build the task: univariate uses the target columns as inputs (default target: ``OT``
     or the dataset's own, else all columns); multivariate uses all columns as inputs and
-    forecasts the ``target`` columns (default: all).
+    forecasts the ``target`` columns (default: all). ``trim`` drops rows after the test split
+    (ETT files run past it).
 
     Raises:
         ValueError: unknown target column (lists the columns), a constant or unobserved column
@@ -89,7 +90,7 @@ def make_task(data: SeriesData, target=None, univariate: bool = False,
         parts.append(cov)
         n_cov = cov.shape[1]
     parts.append(scaled)
-    end = splits["test"][1]
+    end = splits["test"][1] if trim else len(scaled)
     return ForecastTask(name=data.name, x=np.concatenate(parts, axis=1)[:end].astype(np.float32),
                         y=scaled[:end, t_idx], y_mean=scaler.mean_[t_idx],
                         y_scale=scaler.scale_[t_idx], splits=splits, inputs=inputs,

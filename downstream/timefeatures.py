@@ -18,6 +18,6 @@ def time_features(index: pd.DatetimeIndex) -> np.ndarray:
     """
     if not isinstance(index, pd.DatetimeIndex):
         raise ValueError(f"index: got {type(index).__name__}; allowed: a pandas DatetimeIndex")
-    cols = [index.minute, index.hour, index.dayofweek, index.day, index.dayofyear, index.month,
+    cols = [index.minute, index.hour, index.day_of_week, index.day, index.day_of_year, index.month,
             index.isocalendar().week.to_numpy()]
     return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)

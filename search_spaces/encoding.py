@@ -65,7 +65,11 @@ class Encoder:
         for i in range(n):
             windows = padded[i].unfold(0, width, 1).transpose(1, 2)  # T x width x C (a view)
             for s in range(0, t, batch_size):
-                out[i, s:s + batch_size] = self.model(windows[s:s + batch_size])[:, padding]
+                batch = windows[s:s + batch_size]
+                if causal:  # the step of interest is the window's last: compute only it
+                    out[i, s:s + batch_size] = self.model.forward_last(batch)
+                else:
+                    out[i, s:s + batch_size] = self.model(batch)[:, padding]
         return out.numpy()
 
     def state_dict(self) -> dict:

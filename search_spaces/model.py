@@ -30,6 +30,33 @@ class Cell(nn.Module):
             states.append(a + b)
         return states[-1]
 
+    def _node_edges(self, node: int) -> list:
+        """Edge indices feeding ``node`` (1-based): node 1 <- edge 0; i+1 <- 2i-1, 2i."""
+        return [0] if node == 1 else [2 * node - 3, 2 * node - 2]
+
+    def required_steps(self, out_steps: torch.Tensor, length: int) -> list:
+        """Steps needed of every state (index 0 = cell input) for outputs at ``out_steps``."""
+        need = [None] * (len(self.ops) // 2 + 2)
+        need[-1] = out_steps
+        for node in range(len(need) - 1, 0, -1):
+            for k in self._node_edges(node):
+                taps = self.ops[k].taps(need[node], length)
+                src = self.sources[k]
+                need[src] = taps if need[src] is None else torch.unique(torch.cat([need[src], taps]))
+        return need
+
+    def forward_at(self, x: torch.Tensor, need: list) -> torch.Tensor:
+        """The cell computed only at the steps of ``need`` (from :meth:`required_steps`):
+        x (B, N, H, T) valid at need[0] -> (B, N, H, T) valid at need[-1], zero elsewhere."""
+        states = [x]
+        for node in range(1, len(need)):
+            out = x.new_zeros(x.shape)
+            steps = need[node]
+            out[..., steps] = sum(self.ops[k].forward_at(states[self.sources[k]], steps)
+                                  for k in self._node_edges(node))
+            states.append(out)
+        return states[-1]
+
 
 class EmbedTransform(nn.Module):
     """EmbedCell (AutoCL): normalisation over D always; in training, representation masking
@@ -93,6 +120,35 @@ class CellEncoder(nn.Module):
         self.n_features = n_features
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.head(self._trunk(x, mask))  # B x D x T
+        return self.embed(z.transpose(1, 2))
+
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Representation of the last step only: (B, T, C) -> (B, D); equals
+        ``forward(x)[:, -1]`` (in eval mode), computing every cell only at the steps the last
+        one depends on (receptive-field pruning: large dilations read few steps)."""
+        length = x.size(1)
+        steps = [torch.tensor([length - 1])]
+        steps.append(self.head.taps(steps[0], length))
+        plans = []
+        for cell in reversed(self.cells):
+            plans.append(cell.required_steps(steps[-1], length))
+            steps.append(plans[-1][0])
+        h = self._project(x, None)
+        for cell, need in zip(self.cells, reversed(plans)):
+            h = cell.forward_at(h, need)
+        z = self.head.forward_at(h.mean(dim=1), steps[0])[:, :, 0]  # B x D
+        return self.embed(z.unsqueeze(1))[:, 0]
+
+    def _trunk(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Input projection, masking and the stacked cells: (B, T, C) -> (B, H, T)."""
+        h = self._project(x, mask)
+        for cell in self.cells:
+            h = cell(h)
+        return h.mean(dim=1)
+
+    def _project(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Input projection with NaN and timestamp masking: (B, T, C) -> (B, N, H, T)."""
         nan = torch.isnan(x)
         x = x.masked_fill(nan, 0.0)
         if self.node_layout:
@@ -107,10 +163,7 @@ class CellEncoder(nn.Module):
             if mask is not None:
                 keep = keep & mask
             h = (h * keep.unsqueeze(-1)).transpose(1, 2).unsqueeze(1)  # B x 1 x H x T
-        for cell in self.cells:
-            h = cell(h)
-        z = self.head(h.mean(dim=1))  # B x D x T
-        return self.embed(z.transpose(1, 2))
+        return h
 
 
 def build_model(spec: dict, n_features: int) -> CellEncoder:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .convs import SamePadConv, TS2VecConvBlock, check_positive
 from .spec import ENCODER_OPS
 
 __all__ = [
@@ -29,69 +30,6 @@ NODE_EMBED_DIM = 10
 ATTENTION_HEADS = 4
 
 
-def _check_positive(where: str, **values: int) -> None:
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{where}: {key} must be a positive int; got {value!r}")
-
-
-class SamePadConv(nn.Module):
-    """Dilated Conv1d whose output keeps the length T (TS2Vec's ``SamePadConv``).
-
-    Shapes: ``(B, in_ch, T) -> (B, out_ch, T)``. The receptive field is
-    ``(kernel_size - 1) * dilation + 1``; both sides are padded by ``receptive_field // 2`` and,
-    when the receptive field is even, the last output step is dropped (Yue et al., AAAI 2022).
-
-    Raises:
-        ValueError: a channel count, ``kernel_size`` or ``dilation`` is not a positive int.
-        RuntimeError: (from Conv1d) the input is not ``(B, in_ch, T)``.
-    """
-
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, dilation: int = 1):
-        super().__init__()
-        _check_positive("SamePadConv", in_ch=in_ch, out_ch=out_ch, kernel_size=kernel_size,
-                        dilation=dilation)
-        self.receptive_field = (kernel_size - 1) * dilation + 1
-        padding = self.receptive_field // 2
-        self.conv = nn.Conv1d(in_ch, out_ch, kernel_size, padding=padding, dilation=dilation)
-        self.remove = 1 if self.receptive_field % 2 == 0 else 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv(x)
-        if self.remove > 0:
-            out = out[:, :, : -self.remove]
-        return out
-
-
-class TS2VecConvBlock(nn.Module):
-    """TS2Vec residual dilated-conv block (``ConvBlock``; Yue et al., AAAI 2022).
-
-    Shapes: ``(B, in_ch, T) -> (B, out_ch, T)``; computes
-    ``conv2(gelu(conv1(gelu(x)))) + residual`` where both convs are :class:`SamePadConv` and
-    ``residual`` is ``projector(x)`` (a 1x1 Conv1d, present when ``in_ch != out_ch`` or
-    ``final``) or ``x`` itself.
-
-    Raises:
-        ValueError: a channel count, ``kernel_size`` or ``dilation`` is not a positive int.
-        RuntimeError: (from Conv1d) the input is not ``(B, in_ch, T)``.
-    """
-
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, dilation: int,
-                 final: bool = False):
-        super().__init__()
-        self.conv1 = SamePadConv(in_ch, out_ch, kernel_size, dilation=dilation)
-        self.conv2 = SamePadConv(out_ch, out_ch, kernel_size, dilation=dilation)
-        self.projector = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch or final else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = x if self.projector is None else self.projector(x)
-        x = F.gelu(x)
-        x = self.conv1(x)
-        x = F.gelu(x)
-        x = self.conv2(x)
-        return x + residual
-
-
 class _Op(nn.Module):
     """Common base: validates the constructor arguments and the input shape."""
 
@@ -100,7 +38,7 @@ class _Op(nn.Module):
 
     def __init__(self, hidden: int, n_nodes: int, dilation: int):
         super().__init__()
-        _check_positive(type(self).__name__, hidden=hidden, n_nodes=n_nodes, dilation=dilation)
+        check_positive(type(self).__name__, hidden=hidden, n_nodes=n_nodes, dilation=dilation)
         self.hidden, self.n_nodes, self.dilation = hidden, n_nodes, dilation
 
     def _check(self, x: torch.Tensor) -> None:
@@ -109,6 +47,14 @@ class _Op(nn.Module):
             n = self.n_nodes if self.fixed_nodes else "N"
             raise ValueError(f"{type(self).__name__}: expected (B, {n}, {self.hidden}, T); "
                              f"got {tuple(x.shape)}")
+
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        """Input steps (sorted, unique) the outputs at ``steps`` depend on; default: all."""
+        return torch.arange(length)
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Outputs at ``steps`` only: x (B, N, H, T) valid at :meth:`taps` -> (B, N, H, Q)."""
+        return self.forward(x)[..., steps]
 
     def extra_repr(self) -> str:
         return f"hidden={self.hidden}, n_nodes={self.n_nodes}, dilation={self.dilation}"
@@ -124,6 +70,12 @@ class Identity(_Op):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         return x
+
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        return steps
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        return x[..., steps]
 
 
 class GatedTCN(_Op):
@@ -150,6 +102,21 @@ class GatedTCN(_Op):
         out = torch.tanh(self.filter_conv(z)) * torch.sigmoid(self.gate_conv(z))
         return out.reshape(b, n, h, t)
 
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        both = torch.cat([steps - self.dilation, steps])
+        return torch.unique(both[both >= 0])
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        b, n, h, t = x.shape
+        idx = torch.stack([steps - self.dilation, steps], dim=1)  # Q x 2 (left, current)
+        valid = (idx >= 0).to(x.dtype)
+        taps = x.reshape(b * n, h, t)[:, :, idx.clamp(min=0)] * valid  # BN x H x Q x 2
+        f = torch.einsum("bhqk,ohk->boq", taps, self.filter_conv.weight)
+        g = torch.einsum("bhqk,ohk->boq", taps, self.gate_conv.weight)
+        out = torch.tanh(f + self.filter_conv.bias[:, None]) * torch.sigmoid(
+            g + self.gate_conv.bias[:, None])
+        return out.reshape(b, n, h, len(steps))
+
 
 class TS2VecConv(_Op):
     """TS2Vec residual dilated-conv block as a cell op (Yue et al., AAAI 2022).
@@ -169,6 +136,13 @@ class TS2VecConv(_Op):
         self._check(x)
         b, n, h, t = x.shape
         return self.block(x.reshape(b * n, h, t)).reshape(b, n, h, t)
+
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        return self.block.taps(steps, length)
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        b, n, h, t = x.shape
+        return self.block.forward_at(x.reshape(b * n, h, t), steps).reshape(b, n, h, len(steps))
 
 
 class _SelfAttention(nn.Module):
@@ -230,6 +204,12 @@ class DiffusionGCN(_Op):
     #: Diffusion steps K: the concatenation holds A^0 x .. A^K x.
     order = 2
 
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        return steps  # acts on each timestamp separately
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        return self.forward(x[..., steps])
+
     def __init__(self, hidden: int, n_nodes: int, dilation: int):
         super().__init__(hidden, n_nodes, dilation)
         self.node_emb1 = nn.Parameter(torch.randn(n_nodes, NODE_EMBED_DIM))
@@ -262,6 +242,12 @@ class SpatialAttention(_Op):
     Raises:
         ValueError: bad constructor arguments, or the input is not ``(B, N, hidden, T)``.
     """
+
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        return steps  # acts on each timestamp separately
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        return self.forward(x[..., steps])
 
     def __init__(self, hidden: int, n_nodes: int, dilation: int):
         super().__init__(hidden, n_nodes, dilation)

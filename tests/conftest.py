@@ -32,3 +32,11 @@ def etth1_windows(etth1) -> dict:
     starts = [0, 1000, 3000, 6000]
     multi = np.stack([etth1[s:s + 48] for s in starts])
     return {"multi": multi, "uni": multi[:, :, -1:].copy()}
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real datasets folder; tests skip when it is absent."""
+    if not ETTH1.is_file():
+        pytest.skip(f"datasets not found at {DATA_DIR}; set CTSNAS_DATA_DIR to the datasets folder")
+    return DATA_DIR

@@ -127,3 +127,16 @@ def test_encode_checks_its_input(train_uni):
         enc.encode(np.zeros((1, 10, 3)))
     with pytest.raises(ValueError, match="sliding_padding"):
         enc.encode(train_uni[:, :10], sliding_padding=-1)
+
+
+def test_forward_last_equals_the_full_forward(etth1_windows):
+    """Receptive-field pruning computes the same last-step representation, for any spec."""
+    import torch
+    for seed in range(40):
+        spec = ss.sample(seed)
+        x = torch.from_numpy(etth1_windows["multi" if seed % 2 else "uni"][:, :37])
+        model = ss.build_model(spec, x.shape[2]).eval()
+        with torch.no_grad():
+            pruned, full = model.forward_last(x), model(x)[:, -1]
+        assert pruned.shape == full.shape
+        assert (pruned - full).abs().max() <= 1e-5 * full.abs().max() + 1e-6, seed
