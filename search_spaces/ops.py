@@ -187,7 +187,17 @@ class TemporalAttention(_Op):
         return z.transpose(1, 2).reshape(b, n, h, t)
 
 
-class DiffusionGCN(_Op):
+class _PerTimestep(_Op):
+    """Base of the spatial ops, which act on each timestamp separately."""
+
+    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
+        return steps
+
+    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        return self.forward(x[..., steps])
+
+
+class DiffusionGCN(_PerTimestep):
     """Diffusion graph convolution with an adaptive adjacency (Graph WaveNet, IJCAI 2019).
 
     Shapes: ``(B, N, H, T) -> (B, N, H, T)`` with ``N == n_nodes``. With learnt node
@@ -203,12 +213,6 @@ class DiffusionGCN(_Op):
     fixed_nodes = True
     #: Diffusion steps K: the concatenation holds A^0 x .. A^K x.
     order = 2
-
-    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
-        return steps  # acts on each timestamp separately
-
-    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        return self.forward(x[..., steps])
 
     def __init__(self, hidden: int, n_nodes: int, dilation: int):
         super().__init__(hidden, n_nodes, dilation)
@@ -230,7 +234,7 @@ class DiffusionGCN(_Op):
         return x + self.proj(z.transpose(2, 3)).transpose(2, 3)
 
 
-class SpatialAttention(_Op):
+class SpatialAttention(_PerTimestep):
     """Multi-head self-attention across the N variables at every timestamp.
 
     Shapes: ``(B, N, H, T) -> (B, N, H, T)``; the ``(N, H)`` set at each (batch, timestamp)
@@ -242,12 +246,6 @@ class SpatialAttention(_Op):
     Raises:
         ValueError: bad constructor arguments, or the input is not ``(B, N, hidden, T)``.
     """
-
-    def taps(self, steps: torch.Tensor, length: int) -> torch.Tensor:
-        return steps  # acts on each timestamp separately
-
-    def forward_at(self, x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        return self.forward(x[..., steps])
 
     def __init__(self, hidden: int, n_nodes: int, dilation: int):
         super().__init__(hidden, n_nodes, dilation)

@@ -184,3 +184,20 @@ def test_spatial_attention_permutation_equivariant():
     x = _x(7, 12)
     perm = torch.randperm(7)
     assert torch.allclose(op(x)[:, perm], op(x[:, perm]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("n,dilation", [(1, 1), (7, 4), (3, 32)])
+def test_forward_at_reads_only_its_taps(name, n, dilation):
+    """Outputs at a few steps, computed from an input zeroed outside ``taps``, equal the full
+    forward at those steps (the basis of receptive-field pruned encoding)."""
+    torch.manual_seed(0)
+    op = make_op(name, 8, n, dilation).eval()
+    x = torch.randn(2, n, 8, 50)
+    steps = torch.tensor([0, 17, 49])
+    taps = op.taps(steps, 50)
+    sparse = torch.zeros_like(x)
+    sparse[..., taps] = x[..., taps]
+    with torch.no_grad():
+        torch.testing.assert_close(op.forward_at(sparse, steps), op(x)[..., steps],
+                                   rtol=1e-5, atol=1e-5)
