@@ -34,3 +34,32 @@ def format_evaluation(result: dict) -> str:
         lines += ["", f"timings: encode {model['encode_seconds']:.1f} s, ridge "
                       f"{model['ridge_seconds']:.1f} s, total {result['seconds']:.1f} s"]
     return "\n".join(lines)
+
+
+def format_leaderboard(summary: dict, top: int = 10) -> str:
+    """Leaderboard (rank, hash, validation MSE per horizon, parameters, seconds) with the
+    reference rows, then the best spec's test metrics."""
+    horizons = [str(h) for h in summary["config"]["horizons"]]
+    head = (f"{'rank':>4} {'trial':>5} {'hash':<16} " + " ".join(f"{'H=' + h:>9}" for h in horizons)
+            + f" {'mean':>9} {'params':>9} {'seconds':>8} status")
+    lines = [f"{summary['n_trials']} trials, {summary['n_failed']} failed or timed out; "
+             f"run directory {summary['run_dir']}", "", "validation MSE", head]
+    board = summary["leaderboard"]
+    shown = board[:top] + [r for r in board[top:] if r["trial"] == 0]
+    for r in shown:
+        per_h = [r["metrics"][h]["val"]["mse"] if r["metrics"] else None for h in horizons]
+        cells = " ".join(f"{v:>9.4f}" if v is not None else f"{'-':>9}" for v in per_h)
+        mean = f"{r['val_mse']:>9.4f}" if r["val_mse"] is not None else f"{'-':>9}"
+        label = "ts2vec" if r["trial"] == 0 else ""
+        lines.append(f"{r['rank'] or '-':>4} {r['trial']:>5} {r['spec_hash']:<16} {cells} {mean} "
+                     f"{r['n_params'] or '-':>9} {r['seconds'] or 0:>8.1f} {r['status']} {label}")
+    for name, ref in summary["references"].items():
+        cells = " ".join(f"{ref['horizons'][h]['val']['mse']:>9.4f}" for h in horizons)
+        lines.append(f"{'ref':>4} {'-':>5} {name:<16} {cells} {ref['val_mse']:>9.4f}")
+    if "best_test" in summary:
+        lines += ["", f"best spec (trial {board[0]['trial']}, {board[0]['spec_hash']}) on the "
+                      "test split, computed once:"]
+        for h, m in summary["best_test"].items():
+            lines.append(f"  H={h}: MSE {m['test']['mse']:.4f}  MAE {m['test']['mae']:.4f}  "
+                         f"(raw MSE {m['test']['mse_raw']:.4g})")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""The distributed search: plan specs, run trials as Ray tasks, stream results into the store.
+
+Trials are taken in completion order (``ray.wait``) with at most one per worker slot in
+flight. A worker process that dies is retried by Ray (``max_retries``); an exception or a
+divergence inside a trial comes back as a failed row; a trial past its time limit is cancelled
+and recorded as timed out. Every finished trial is written at once, so ``resume`` after a
+killed driver re-runs nothing that completed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+from tqdm import tqdm
+
+import search_spaces as ss
+
+from .evaluate import prepare
+from .store import DB_NAME, RunStore
+from .trial import run_trial
+
+#: Config keys that define a run (a resumed run must not change them).
+PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "budget", "profile", "seed")
+DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [24, 48],
+            "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
+            "trial_timeout": None, "max_retries": 3, "address": None}
+
+
+def plan_specs(budget: int, seed: int, spatial: bool) -> list:
+    """The ``ts2vec`` preset, then distinct sampled specs (by hash) up to ``budget`` specs;
+    deterministic for the seed."""
+    specs, seen = [ss.preset("ts2vec")], {ss.spec_hash(ss.preset("ts2vec"))}
+    rng = np.random.default_rng(seed)
+    while len(specs) < budget:
+        spec = ss.sample(rng, spatial=spatial)
+        if ss.spec_hash(spec) not in seen:
+            seen.add(ss.spec_hash(spec))
+            specs.append(spec)
+    return specs[:budget]
+
+
+def check_config(config: dict) -> dict:
+    """Fill defaults and refuse bad input before Ray starts.
+
+    Raises:
+        ValueError: unknown dataset, bad target or horizons, budget < 1, unknown profile,
+            workers / cpus_per_trial < 1, non-positive trial timeout.
+    """
+    unknown = set(config) - set(DEFAULTS) - {"data", "budget"}
+    if unknown:
+        raise ValueError(f"search: unknown option {sorted(unknown)[0]!r}")
+    if not config.get("data"):
+        raise ValueError("--data: required; allowed: a dataset name (ctsnas datasets) or a CSV path")
+    config = {**DEFAULTS, **config}
+    budget = config.get("budget")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"--budget: got {budget!r}; allowed: an int >= 1")
+    ss.resolve_budget(config["profile"])
+    for key in ("workers", "cpus_per_trial"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")
+    if config["trial_timeout"] is not None and config["trial_timeout"] <= 0:
+        raise ValueError(f"--trial-timeout: got {config['trial_timeout']!r}; allowed: seconds > 0")
+    return config
+
+
+def merge_stored(run_dir, given: dict, resume: bool) -> dict:
+    """The user's options merged with the config stored in ``run_dir`` (if any).
+
+    Raises:
+        ValueError: the directory holds another run and ``resume`` is False, or ``resume``
+            given a plan option (data, horizons, budget, profile, seed, ...) that differs.
+    """
+    path = Path(run_dir) / DB_NAME
+    stored = None
+    if path.exists():
+        store = RunStore(run_dir)
+        stored = store.get_config()
+        store.close()
+    if stored is None:
+        return given
+    if not resume:
+        raise ValueError(f"--run-dir: {run_dir} already holds a run ({stored['data']}, budget "
+                         f"{stored['budget']}); pass --resume to continue it or pick a new "
+                         "directory")
+    for key in PLAN_KEYS:
+        if key in given and given[key] != stored[key]:
+            raise ValueError(f"--resume: {key} is {given[key]!r} but the run has "
+                             f"{stored[key]!r}; allowed: the run's own value (or omit it)")
+    return {**given, **stored}
+
+
+def _timeout_row(index: int, spec: dict, seed: int, seconds: float, why: str) -> dict:
+    return {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
+            "status": why, "seconds": seconds, "error": f"{why} after {seconds:.0f} s"}
+
+
+class Search:
+    """Runs the planned trials of one run on Ray, writing each to the store as it finishes."""
+
+    def __init__(self, config: dict, store: RunStore, task, trial_fn=run_trial):
+        self.config, self.store, self.task = config, store, task
+        self.remote = ray.remote(trial_fn).options(num_cpus=config["cpus_per_trial"],
+                                                   max_retries=config["max_retries"],
+                                                   retry_exceptions=False)
+        self.task_ref = ray.put(dataclasses.asdict(task))
+        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // config["cpus_per_trial"])
+
+    def submit(self, index: int, spec: dict, test: bool = False):
+        c = self.config
+        return self.remote.remote(index, spec, self.task_ref, c["horizons"], c["profile"],
+                                  c["seed"], c["cpus_per_trial"], test)
+
+    def run(self, specs: list, progress: bool = True) -> None:
+        done = self.store.done_hashes()
+        pending = [(i, s) for i, s in enumerate(specs) if ss.spec_hash(s) not in done]
+        bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress,
+                   desc="trials", unit="trial")
+        self._update_bar(bar)
+        flight = {}
+        while pending or flight:
+            while pending and len(flight) < self.slots:
+                index, spec = pending.pop(0)
+                flight[self.submit(index, spec)] = (index, spec, time.monotonic())
+            ready, _ = ray.wait(list(flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                self._finish(ref, flight.pop(ref), bar)
+            self._cancel_late(flight, bar)
+        bar.close()
+
+    def _finish(self, ref, entry, bar) -> None:
+        index, spec, start = entry
+        try:
+            row = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
+            row = _timeout_row(index, spec, self.config["seed"], time.monotonic() - start,
+                               "failed")
+            row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
+        self.store.add_trial(row)
+        bar.update(1)
+        self._update_bar(bar)
+
+    def _cancel_late(self, flight: dict, bar) -> None:
+        limit = self.config["trial_timeout"]
+        if not limit:
+            return
+        now = time.monotonic()
+        for ref, (index, spec, start) in list(flight.items()):
+            if now - start > limit:
+                ray.cancel(ref, force=True)
+                flight.pop(ref)
+                self.store.add_trial(_timeout_row(index, spec, self.config["seed"],
+                                                  now - start, "timeout"))
+                bar.update(1)
+                self._update_bar(bar)
+
+    def _update_bar(self, bar) -> None:
+        rows = self.store.trials()
+        ok = [r["val_mse"] for r in rows if r["status"] == "ok"]
+        bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows),
+                        best=f"{min(ok):.4f}" if ok else "-")
+
+
+def init_ray(config: dict) -> None:
+    """Join ``address`` (``auto`` or host:port) or start an embedded local Ray."""
+    if ray.is_initialized():
+        return
+    if config["address"]:
+        ray.init(address=config["address"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=config["workers"] * config["cpus_per_trial"], include_dashboard=False,
+                 log_to_driver=False)
+
+
+def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
+           trial_fn=run_trial) -> dict:
+    """``ctsnas search`` as a function: returns the run summary (see :mod:`nas.results`).
+
+    Raises:
+        ValueError: bad input, found before Ray starts (see :func:`check_config`,
+            :func:`merge_stored`).
+    """
+    from .results import finalize
+
+    config = check_config(merge_stored(run_dir, config, resume))
+    task = prepare(config["data"], config["data_dir"], config["target"],
+                   config["univariate"], config["horizons"])
+    store = RunStore(run_dir)
+    if store.get_config() is None:
+        store.set_config({k: config[k] for k in PLAN_KEYS})
+    specs = plan_specs(config["budget"], config["seed"], spatial=len(task.inputs) > 1)
+    init_ray(config)
+    try:
+        runner = Search(config, store, task, trial_fn)
+        runner.run(specs, progress)
+        return finalize(runner, specs)
+    finally:
+        store.close()

@@ -1,0 +1,69 @@
+"""One search trial, as run inside a Ray worker: train a spec, score it with the validation probe.
+
+Everything crossing the process boundary is a plain dict: the task goes in as
+``dataclasses.asdict(task)`` and the trial comes back as a run-store row.
+"""
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from importlib import metadata
+
+import torch
+
+import downstream as ds
+import search_spaces as ss
+
+from .evaluate import score_spec
+
+PACKAGES = ("ctsnas", "torch", "numpy", "scikit-learn", "pandas", "ray")
+
+
+def package_versions() -> dict:
+    """Versions of the packages a result depends on (on the machine that ran the trial)."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def node_name() -> str:
+    """The Ray node id when running under Ray, else the host name."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:12]}"
+    except Exception:  # noqa: BLE001 - the node name is informative only
+        pass
+    return socket.gethostname()
+
+
+def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed: int,
+              threads: int = 1, test: bool = False) -> dict:
+    """Train and probe one spec; never raises for a failing or diverging spec.
+
+    Returns a run-store row: ``status`` is "ok", "diverged" (NaN/inf loss) or "failed" (an
+    exception, whose traceback tail is in ``error``); ``val_mse`` is the search score.
+    """
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    row = {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
+           "node": node_name(), "versions": package_versions(), "error": None}
+    try:
+        result = score_spec(spec, ds.ForecastTask(**task), horizons, profile, seed, test=test)
+        row["n_params"] = result["train"]["n_params"]
+        if result["status"] == "ok":
+            row.update(status="ok", val_mse=result["val_mse"],
+                       metrics={str(h): r for h, r in result["horizons"].items()})
+        else:
+            row.update(status="diverged", error="non-finite loss at iteration "
+                       f"{result['train']['n_iters']}")
+    except Exception:  # noqa: BLE001 - any trial error is recorded, the search goes on
+        row.update(status="failed", error=traceback.format_exc(limit=6)[-4000:])
+    row["seconds"] = time.perf_counter() - start
+    return row
