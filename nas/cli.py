@@ -17,13 +17,13 @@ class UsageError(ValueError):
     """Bad command-line input; printed as ``ctsnas: error: ...`` with exit code 2."""
 
 
-def _read_specs(path: str) -> list:
+def _read_specs(path: str, option: str = "FILE") -> list:
     """Specs from a file holding one JSON object or JSON lines (one spec per line)."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"FILE: cannot read {path!r}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{option}: cannot read {path!r}: {exc}") from None
     try:
         return [json.loads(text)]
     except json.JSONDecodeError:
@@ -38,7 +38,7 @@ def _read_specs(path: str) -> list:
             raise UsageError(f"{path}:{number}: not JSON ({exc.msg}); allowed: one JSON spec "
                              "or one spec per line") from None
     if not specs:
-        raise UsageError(f"FILE: {path!r} holds no spec")
+        raise UsageError(f"{option}: {path!r} holds no spec")
     return specs
 
 
@@ -125,7 +125,8 @@ def cmd_search(args) -> int:
              "profile": args.profile, "seed": args.seed, "workers": args.workers,
              "cpus_per_trial": args.cpus_per_trial, "trial_timeout": args.trial_timeout,
              "address": args.address,
-             "horizons": _horizons(args.horizons) if args.horizons else None}
+             "horizons": _horizons(args.horizons) if args.horizons else None,
+             "extra_specs": _read_specs(args.spec, "--spec") if args.spec else None}
     given = {k: v for k, v in given.items() if v is not None}
     try:
         summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet)
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=int, default=None)
     p.add_argument("--trial-timeout", type=float, default=None, help="seconds per trial")
     p.add_argument("--address", default=None, help="join a Ray cluster: auto or host:port")
+    p.add_argument("--spec", default=None,
+                   help="JSON (lines) file of specs to evaluate first, after the ts2vec reference")
     p.add_argument("--run-dir", default="runs/latest")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")

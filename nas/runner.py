@@ -23,16 +23,22 @@ from .store import DB_NAME, RunStore
 from .trial import run_trial
 
 #: Config keys that define a run (a resumed run must not change them).
-PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "budget", "profile", "seed")
+PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "budget", "profile", "seed",
+             "extra_specs")
 DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [24, 48],
+            "extra_specs": [],
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": None, "max_retries": 3, "address": None}
 
 
-def plan_specs(budget: int, seed: int, spatial: bool) -> list:
-    """The ``ts2vec`` preset, then distinct sampled specs (by hash) up to ``budget`` specs;
-    deterministic for the seed."""
-    specs, seen = [ss.preset("ts2vec")], {ss.spec_hash(ss.preset("ts2vec"))}
+def plan_specs(budget: int, seed: int, spatial: bool, extra: list = ()) -> list:
+    """The ``ts2vec`` preset, the user's ``extra`` specs, then distinct sampled specs (by hash)
+    up to ``budget`` specs; deterministic for the seed."""
+    specs, seen = [], set()
+    for spec in [ss.preset("ts2vec"), *extra]:
+        if ss.spec_hash(spec) not in seen:
+            seen.add(ss.spec_hash(spec))
+            specs.append(spec)
     rng = np.random.default_rng(seed)
     while len(specs) < budget:
         spec = ss.sample(rng, spatial=spatial)
@@ -62,6 +68,11 @@ def check_config(config: dict) -> dict:
     for key in ("workers", "cpus_per_trial"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")
+    for i, spec in enumerate(config["extra_specs"]):
+        try:
+            ss.validate(spec)
+        except ValueError as exc:
+            raise ValueError(f"--spec: spec {i + 1}: {exc}") from None
     if config["trial_timeout"] is not None and config["trial_timeout"] <= 0:
         raise ValueError(f"--trial-timeout: got {config['trial_timeout']!r}; allowed: seconds > 0")
     return config
@@ -191,7 +202,8 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     store = RunStore(run_dir)
     if store.get_config() is None:
         store.set_config({k: config[k] for k in PLAN_KEYS})
-    specs = plan_specs(config["budget"], config["seed"], spatial=len(task.inputs) > 1)
+    specs = plan_specs(config["budget"], config["seed"], len(task.inputs) > 1,
+                       config["extra_specs"])
     init_ray(config)
     try:
         runner = Search(config, store, task, trial_fn)

@@ -202,7 +202,7 @@ class _Run:
         z1 = self.net(v1, m1)[:, -crop_l:]
         z2 = self.net(v2, m2)[:, :crop_l]
         loss = hierarchical_contrastive_loss(z1, z2, self.spec["PairCell"], self.spec["LossCell"])
-        if torch.isfinite(loss):
-            loss.backward()
+        if torch.isfinite(loss) and loss.requires_grad:  # a constant loss (no contrast
+            loss.backward()  # possible, e.g. instance contrast with B = 1) trains nothing
             self.optimizer.step()
         return float(loss.detach())

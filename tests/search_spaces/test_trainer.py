@@ -140,3 +140,11 @@ def test_forward_last_equals_the_full_forward(etth1_windows):
             pruned, full = model.forward_last(x), model(x)[:, -1]
         assert pruned.shape == full.shape
         assert (pruned - full).abs().max() <= 1e-5 * full.abs().max() + 1e-6, seed
+
+
+def test_a_loss_with_nothing_to_contrast_trains_nothing_without_crashing(train_uni):
+    """One training section (B = 1) and instance contrast only: every loss term is 0."""
+    spec = ss.preset("ts2vec")
+    spec["PairCell"]["contrasts"] = ["instance"]
+    _, rec = ss.fit(spec, train_uni[:, :150], {"n_iters": 3, "max_length": 200}, seed=0)
+    assert rec["status"] == "ok" and rec["loss_curve"] == [0.0, 0.0, 0.0]
