@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import ray  # noqa: E402
 
-import downstream as ds  # noqa: E402
 import search_spaces as ss  # noqa: E402
 
 from .evaluate import reference_rows  # noqa: E402

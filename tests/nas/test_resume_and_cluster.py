@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 
-import pytest
 import ray
 from ray.cluster_utils import Cluster
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-import search_spaces as ss
 from search_spaces import canonical, mutate, preset, sample, spec_hash, to_json, validate
 from search_spaces import spec as S
 
