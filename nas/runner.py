@@ -104,7 +104,7 @@ def merge_stored(run_dir, given: dict, resume: bool) -> dict:
     return {**given, **stored}
 
 
-def _timeout_row(index: int, spec: dict, seed: int, seconds: float, why: str) -> dict:
+def _unfinished_row(index: int, spec: dict, seed: int, seconds: float, why: str) -> dict:
     return {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
             "status": why, "seconds": seconds, "error": f"{why} after {seconds:.0f} s"}
 
@@ -147,7 +147,7 @@ class Search:
         try:
             row = ray.get(ref)
         except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
-            row = _timeout_row(index, spec, self.config["seed"], time.monotonic() - start,
+            row = _unfinished_row(index, spec, self.config["seed"], time.monotonic() - start,
                                "failed")
             row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
         self.store.add_trial(row)
@@ -163,7 +163,7 @@ class Search:
             if now - start > limit:
                 ray.cancel(ref, force=True)
                 flight.pop(ref)
-                self.store.add_trial(_timeout_row(index, spec, self.config["seed"],
+                self.store.add_trial(_unfinished_row(index, spec, self.config["seed"],
                                                   now - start, "timeout"))
                 bar.update(1)
                 self._update_bar(bar)
@@ -208,6 +208,6 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     try:
         runner = Search(config, store, task, trial_fn)
         runner.run(specs, progress)
-        return finalize(runner, specs)
+        return finalize(runner)
     finally:
         store.close()
