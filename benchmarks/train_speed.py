@@ -14,23 +14,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
+import downstream as ds
 import search_spaces as ss
-from downstream.timefeatures import time_features
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_etth1_univariate(data_dir: Path) -> np.ndarray:
-    """(1, 8640, 8) training array: 7 calendar covariates and OT, each standardised on train."""
-    df = pd.read_csv(data_dir / "ETT-small" / "ETTh1.csv", parse_dates=["date"])
-    values = np.concatenate([time_features(pd.DatetimeIndex(df["date"])),
-                             df[["OT"]].to_numpy(np.float32)], axis=1)[:8640]
-    std = values.std(0)
-    std[std == 0] = 1.0  # constant covariates (minute of an hourly series) become 0, as sklearn
-    return ((values - values.mean(0)) / std)[None].astype(np.float32)
+    """(1, 8640, 8) training array of the probe's task: 7 calendar covariates and OT, each
+    standardised on the training split (downstream.make_task, as TS2Vec's loader)."""
+    task = ds.make_task(ds.load("ETTh1", data_dir), univariate=True)
+    start, end = task.splits["train"]
+    return task.x[None, start:end]
 
 
 def main() -> None:
