@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.linalg import LinAlgWarning
-from threadpoolctl import threadpool_limits
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error
+from threadpoolctl import threadpool_limits
 
 from .task import ForecastTask, check_horizons
 
@@ -26,14 +26,21 @@ RIDGE_ALPHAS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
 def encode_task(encoder, task: ForecastTask, end: int, padding: int = PADDING,
-                batch_size: int = 256) -> np.ndarray:
+                batch_size: int = 256, steps=None) -> np.ndarray:
     """Causal sliding representations of rows [0, end): (end, D); step t sees [t-padding, t].
+    With ``steps`` only those rows are encoded; the others are NaN.
 
     ``encoder`` is any object with ``encode(x (N, T, C), causal=, sliding_padding=,
-    batch_size=) -> (N, T, D)``.
+    batch_size=, steps=) -> (N, T', D)``.
     """
-    return encoder.encode(task.x[None, :end], causal=True, sliding_padding=padding,
-                          batch_size=batch_size)[0]
+    if steps is None:
+        return encoder.encode(task.x[None, :end], causal=True, sliding_padding=padding,
+                              batch_size=batch_size)[0]
+    rows = encoder.encode(task.x[None, :end], causal=True, sliding_padding=padding,
+                          batch_size=batch_size, steps=steps)[0]
+    out = np.full((end, rows.shape[1]), np.nan, dtype=rows.dtype)
+    out[steps] = rows
+    return out
 
 
 def lookback_features(task: ForecastTask, end: int, length: int = PADDING) -> np.ndarray:
@@ -46,16 +53,21 @@ def lookback_features(task: ForecastTask, end: int, length: int = PADDING) -> np
     return windows.reshape(end, -1)
 
 
+def sample_steps(bounds: tuple, horizon: int, drop: int = 0, stride: int = 1) -> np.ndarray:
+    """The sample times t of one split: start+drop <= t < end-H, every ``stride``-th."""
+    return np.arange(bounds[0] + drop, bounds[1] - horizon, stride)
+
+
 def pred_samples(features: np.ndarray, y: np.ndarray, bounds: tuple, horizon: int,
-                 drop: int = 0) -> tuple:
+                 drop: int = 0, stride: int = 1) -> tuple:
     """Samples of one split: feature at t, target y[t+1 : t+1+H] (flattened), for
-    start+drop <= t < end-H, so no target crosses the split's end; samples with a NaN target
-    are dropped. -> X (M, D), Y (M, H * n)."""
+    start+drop <= t < end-H (every ``stride``-th t), so no target crosses the split's end;
+    samples with a NaN target are dropped. -> X (M, D), Y (M, H * n)."""
     start, end = bounds
-    t = np.arange(start + drop, end - horizon)
+    t = sample_steps(bounds, horizon, drop, stride)
     X = features[t]
     Y = np.lib.stride_tricks.sliding_window_view(y[start + drop + 1:end], horizon, axis=0)
-    Y = Y[:len(t)].transpose(0, 2, 1).reshape(len(t), -1)  # M x (H * n), time-major
+    Y = Y[:len(t) * stride:stride].transpose(0, 2, 1).reshape(len(t), -1)  # M x (H*n)
     keep = ~np.isnan(Y).any(axis=1)
     return X[keep], Y[keep]
 
@@ -90,12 +102,13 @@ def _metrics(task: ForecastTask, pred: np.ndarray, Y: np.ndarray, horizon: int) 
     return {"mse": float(mean_squared_error(Y, pred)), "mae": float(mean_absolute_error(Y, pred)),
             "mse_raw": float(mean_squared_error(Y * scale + mean, pred * scale + mean)),
             "mae_raw": float(mean_absolute_error(Y * scale + mean, pred * scale + mean)),
-            "n_samples": int(len(Y))}
+            "n_samples": len(Y)}
 
 
 def probe(task: ForecastTask, horizons, features: np.ndarray, test: bool = False,
-          drop: int = PADDING) -> dict:
+          drop: int = PADDING, stride: int = 1) -> dict:
     """Ridge probe on precomputed per-step features (T', D), T' >= end of the last split used.
+    ``stride`` > 1 keeps every stride-th training sample (validation and test keep all).
 
     Returns:
         {"horizons": {H: {"alpha", "val": metrics, ["test": metrics]}}, "val_mse": mean
@@ -111,7 +124,7 @@ def probe(task: ForecastTask, horizons, features: np.ndarray, test: bool = False
         raise ValueError(f"features: got {len(features)} rows; allowed: at least {need}")
     start, out = time.perf_counter(), {}
     for h in horizons:
-        X_tr, Y_tr = pred_samples(features, task.y, task.splits["train"], h, drop)
+        X_tr, Y_tr = pred_samples(features, task.y, task.splits["train"], h, drop, stride)
         X_va, Y_va = pred_samples(features, task.y, task.splits["val"], h)
         model, alpha = fit_ridge(X_tr, Y_tr, X_va, Y_va)
         out[h] = {"alpha": alpha, "val": _metrics(task, model.predict(X_va), Y_va, h)}
@@ -123,15 +136,26 @@ def probe(task: ForecastTask, horizons, features: np.ndarray, test: bool = False
 
 
 def probe_encoder(encoder, task: ForecastTask, horizons, test: bool = False,
-                  padding: int = PADDING, batch_size: int = 256) -> dict:
+                  padding: int = PADDING, batch_size: int = 256, stride: int = 1) -> dict:
     """Causal sliding encoding (only up to the last split scored) + :func:`probe`.
-    Adds ``encode_seconds`` to the result."""
-    check_horizons(task, horizons, padding)
+    ``stride`` > 1 encodes and fits only every stride-th training sample (a cheaper probe for
+    seed generation; validation and test samples are all kept). Adds ``encode_seconds``.
+
+    Raises:
+        ValueError: a horizon too long for a split, stride < 1.
+    """
+    horizons = check_horizons(task, horizons, padding)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride: got {stride!r}; allowed: an int >= 1")
     end = task.splits["test" if test else "val"][1]
+    steps = None
+    if stride > 1:
+        train = [sample_steps(task.splits["train"], h, padding, stride) for h in horizons]
+        steps = np.union1d(np.concatenate(train), np.arange(task.splits["train"][1], end))
     start = time.perf_counter()
-    features = encode_task(encoder, task, end, padding, batch_size)
+    features = encode_task(encoder, task, end, padding, batch_size, steps)
     seconds = time.perf_counter() - start
-    result = probe(task, horizons, features, test=test, drop=padding)
+    result = probe(task, horizons, features, test=test, drop=padding, stride=stride)
     result["encode_seconds"] = seconds
     return result
 

@@ -172,6 +172,41 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_seeds(args) -> int:
+    from . import seeds
+
+    try:
+        if args.seeds_command == "export":
+            counts = seeds.export(args.run_dir, args.out)
+            print(json.dumps(counts))
+            return 0
+        given = {"per_task": args.per_task, "shared": args.shared, "profile": args.profile,
+                 "seed": args.seed, "probe_stride": args.probe_stride,
+                 "max_cost": args.max_cost, "data_dir": args.data_dir,
+                 "noise_specs": args.noise_specs,
+                 "workers": args.workers, "trial_timeout": args.trial_timeout,
+                 "address": args.address}
+        if args.suite != "default":
+            given["slices"] = _suite_file(args.suite)
+        given = {k: v for k, v in given.items() if v is not None}
+        summary = seeds.generate(given, args.run_dir, resume=args.resume,
+                                 progress=not args.quiet)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(summary))
+    return 0
+
+
+def _suite_file(path: str) -> list:
+    try:
+        slices = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--suite: cannot read {path!r} as a JSON list of slices ({exc})") from None
+    if not isinstance(slices, list) or not slices:
+        raise UsageError(f"--suite: {path!r} must hold a non-empty JSON list of slices")
+    return slices
+
+
 def _json_file(path):
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -239,6 +274,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    seeds = sub.add_parser("seeds", help="generate and export (task, spec, score) seed records"
+                           ).add_subparsers(dest="seeds_command", required=True)
+    p = seeds.add_parser("generate", help="evaluate sampled specs on every task of the suite")
+    p.add_argument("--suite", default="default",
+                   help="'default' (seeds.suite.SLICES) or a JSON file of slices")
+    p.add_argument("--per-task", type=int, default=None, help="specs per slice (default 50)")
+    p.add_argument("--shared", type=int, default=None,
+                   help="of which shared by every slice (default 24, incl. ts2vec)")
+    p.add_argument("--profile", default=None, help="training profile (default: seed)")
+    p.add_argument("--probe-stride", type=int, default=None,
+                   help="probe every k-th training sample (default 4)")
+    p.add_argument("--max-cost", type=float, default=None,
+                   help="cost cap relative to the ts2vec preset (default 1.5)")
+    p.add_argument("--noise-specs", type=int, default=None,
+                   help="specs re-run with seed+1 on two slices (label noise; default 50)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--trial-timeout", type=float, default=None, help="seconds per trial")
+    p.add_argument("--address", default=None, help="join a Ray cluster: auto or host:port")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--run-dir", default="runs/seeds")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_seeds)
+    p = seeds.add_parser("export", help="write records.jsonl and noise.jsonl")
+    p.add_argument("--run-dir", default="runs/seeds")
+    p.add_argument("--out", default="seeds")
+    p.set_defaults(func=cmd_seeds)
 
     runs = sub.add_parser("runs", help="list, show and export runs").add_subparsers(
         dest="runs_command", required=True)

@@ -50,8 +50,9 @@ def train_split(task: ds.ForecastTask):
 
 
 def score_spec(spec: dict, task: ds.ForecastTask, horizons, profile="small", seed: int = 0,
-               test: bool = False) -> dict:
-    """Train ``spec`` on the training split and probe it. Never raises for a diverged run.
+               test: bool = False, probe_stride: int = 1) -> dict:
+    """Train ``spec`` on the training split and probe it (every ``probe_stride``-th training
+    sample, see :func:`downstream.probe_encoder`). Never raises for a diverged run.
 
     Returns a plain dict: ``status`` ("ok" or "diverged"), ``train`` (the training record
     without the loss curve, plus ``final_loss``), the probe result (``horizons``,
@@ -62,7 +63,7 @@ def score_spec(spec: dict, task: ds.ForecastTask, horizons, profile="small", see
     record["final_loss"] = curve[-1] if curve else None
     out = {"status": record["status"], "train": record}
     if record["status"] == "ok":
-        out.update(ds.probe_encoder(encoder, task, horizons, test=test))
+        out.update(ds.probe_encoder(encoder, task, horizons, test=test, stride=probe_stride))
     return out
 
 

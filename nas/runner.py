@@ -110,32 +110,51 @@ def _unfinished_row(index: int, spec: dict, seed: int, seconds: float, why: str)
 
 
 class Search:
-    """Runs the planned trials of one run on Ray, writing each to the store as it finishes."""
+    """Runs planned trials on Ray, writing each to its store as it finishes.
+
+    A search has one *lane* (its task, store, horizons and seed); seed generation adds one lane
+    per task slice (:meth:`add_lane`) and runs jobs of every lane in one pool, so no worker
+    idles at a task boundary.
+    """
 
     def __init__(self, config: dict, store: RunStore, task, trial_fn=run_trial):
         self.config, self.store, self.task = config, store, task
         self.remote = ray.remote(trial_fn).options(num_cpus=config["cpus_per_trial"],
                                                    max_retries=config["max_retries"],
                                                    retry_exceptions=False)
-        self.task_ref = ray.put(dataclasses.asdict(task))
+        self.lanes = {}
+        if store is not None:
+            self.add_lane(None, store, task, config["horizons"], config["seed"])
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // config["cpus_per_trial"])
 
-    def submit(self, index: int, spec: dict, test: bool = False):
-        c = self.config
-        return self.remote.remote(index, spec, self.task_ref, c["horizons"], c["profile"],
-                                  c["seed"], c["cpus_per_trial"], test)
+    def add_lane(self, key, store: RunStore, task, horizons: list, seed: int) -> None:
+        """Register a task (a ForecastTask) with the store its trials are written to."""
+        self.lanes[key] = {"store": store, "task_ref": ray.put(dataclasses.asdict(task)),
+                           "horizons": horizons, "seed": seed}
+
+    def submit(self, index: int, spec: dict, test: bool = False, lane=None):
+        c, ln = self.config, self.lanes[lane]
+        return self.remote.remote(index, spec, ln["task_ref"], ln["horizons"], c["profile"],
+                                  ln["seed"], c["cpus_per_trial"], test,
+                                  c.get("probe_stride", 1))
 
     def run(self, specs: list, progress: bool = True) -> None:
-        done = self.store.done_hashes()
-        pending = [(i, s) for i, s in enumerate(specs) if ss.spec_hash(s) not in done]
-        bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress,
+        """Run the specs of the single lane (skipping those already in its store)."""
+        self.run_jobs([(None, i, s) for i, s in enumerate(specs)], progress)
+
+    def run_jobs(self, jobs: list, progress: bool = True) -> None:
+        """Run ``(lane, index, spec)`` jobs in the given order, at most one per slot in flight."""
+        done = {key: lane["store"].done_hashes() for key, lane in self.lanes.items()}
+        pending = [j for j in jobs if ss.spec_hash(j[2]) not in done[j[0]]]
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), disable=not progress,
                    desc="trials", unit="trial")
         self._update_bar(bar)
         flight = {}
         while pending or flight:
             while pending and len(flight) < self.slots:
-                index, spec = pending.pop(0)
-                flight[self.submit(index, spec)] = (index, spec, time.monotonic())
+                lane, index, spec = pending.pop(0)
+                flight[self.submit(index, spec, lane=lane)] = (lane, index, spec,
+                                                               time.monotonic())
             ready, _ = ray.wait(list(flight), num_returns=1, timeout=1.0)
             for ref in ready:
                 self._finish(ref, flight.pop(ref), bar)
@@ -143,14 +162,14 @@ class Search:
         bar.close()
 
     def _finish(self, ref, entry, bar) -> None:
-        index, spec, start = entry
+        lane, index, spec, start = entry
         try:
             row = ray.get(ref)
         except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
-            row = _unfinished_row(index, spec, self.config["seed"], time.monotonic() - start,
-                               "failed")
+            row = _unfinished_row(index, spec, self.lanes[lane]["seed"],
+                                  time.monotonic() - start, "failed")
             row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
-        self.store.add_trial(row)
+        self.lanes[lane]["store"].add_trial(row)
         bar.update(1)
         self._update_bar(bar)
 
@@ -159,20 +178,20 @@ class Search:
         if not limit:
             return
         now = time.monotonic()
-        for ref, (index, spec, start) in list(flight.items()):
+        for ref, (lane, index, spec, start) in list(flight.items()):
             if now - start > limit:
                 ray.cancel(ref, force=True)
                 flight.pop(ref)
-                self.store.add_trial(_unfinished_row(index, spec, self.config["seed"],
-                                                  now - start, "timeout"))
+                self.lanes[lane]["store"].add_trial(_unfinished_row(
+                    index, spec, self.lanes[lane]["seed"], now - start, "timeout"))
                 bar.update(1)
                 self._update_bar(bar)
 
     def _update_bar(self, bar) -> None:
-        rows = self.store.trials()
+        rows = [r for lane in self.lanes.values() for r in lane["store"].trials()]
         ok = [r["val_mse"] for r in rows if r["status"] == "ok"]
-        bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows),
-                        best=f"{min(ok):.4f}" if ok else "-")
+        best = f"{min(ok):.4f}" if ok and len(self.lanes) == 1 else "-"
+        bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows), best=best)
 
 
 def init_ray(config: dict) -> None:

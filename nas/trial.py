@@ -44,7 +44,7 @@ def node_name() -> str:
 
 
 def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed: int,
-              threads: int = 1, test: bool = False) -> dict:
+              threads: int = 1, test: bool = False, probe_stride: int = 1) -> dict:
     """Train and probe one spec; never raises for a failing or diverging spec.
 
     Returns a run-store row: ``status`` is "ok", "diverged" (NaN/inf loss) or "failed" (an
@@ -55,7 +55,8 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
     row = {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
            "node": node_name(), "versions": package_versions(), "error": None}
     try:
-        result = score_spec(spec, ds.ForecastTask(**task), horizons, profile, seed, test=test)
+        result = score_spec(spec, ds.ForecastTask(**task), horizons, profile, seed, test=test,
+                            probe_stride=probe_stride)
         row["n_params"] = result["train"]["n_params"]
         if result["status"] == "ok":
             row.update(status="ok", val_mse=result["val_mse"],

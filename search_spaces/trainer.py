@@ -26,6 +26,7 @@ from .validation import validate
 #: record when it ends training early.
 BUDGETS = {
     "smoke": {"n_iters": 4, "max_length": 128, "max_seconds": 60.0},
+    "seed": {"n_iters": 25, "max_length": 500, "max_seconds": 20.0},
     "small": {"n_iters": 60, "max_length": 1000, "max_seconds": 300.0},
     "paper": {"n_iters": None, "max_length": None, "max_seconds": None},
 }

@@ -1,0 +1,261 @@
+"""``ctsnas seeds``: (task, spec, score) records over the task suite, through the search runner.
+
+Every slice of the suite (:mod:`seeds.suite`) is one lane of :class:`nas.runner.Search` with its
+own run store (``RUN_DIR/<slice_id>/run.sqlite``); one trial trains a spec on the slice and
+probes both of its horizons, giving one record per task. The plan per slice: the ``ts2vec``
+preset, a *shared* block of specs evaluated on every slice, then slice-specific specs, all
+sampled under a cost cap (:func:`search_spaces.cost.relative_cost`). Jobs are interleaved across
+slices so a partial run covers every task evenly. The *noise* lanes re-evaluate the first
+``noise_specs`` specs of some slices with the next seed: the Kendall tau between the two seeds
+is the ceiling any comparator can reach.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+import search_spaces as ss
+from search_spaces.cost import relative_cost
+from seeds.suite import SLICES, load_slice, slice_id, suite
+
+from .runner import Search, init_ray
+from .store import RunStore
+from .trial import run_trial
+
+PLAN_FILE = "seeds.json"
+NOISE_SLICES = ("ETTh1-u-0-4000", "weather-m5-20000-24000")
+PLAN_KEYS = ("per_task", "shared", "profile", "seed", "probe_stride", "max_cost",
+             "noise_specs", "noise_slices", "slices")
+DEFAULTS = {"per_task": 50, "shared": 24, "profile": "seed", "seed": 0, "probe_stride": 4,
+            "max_cost": 1.5, "noise_specs": 50,
+            "noise_slices": None,
+            "slices": list(SLICES), "data_dir": None, "workers": 1, "cpus_per_trial": 1,
+            "trial_timeout": 240.0, "max_retries": 3, "address": None}
+
+
+def code_version() -> str:
+    """``ctsnas <version>+<git commit>`` of the code generating the records."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False,
+                              capture_output=True,
+                              text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head = ""
+    return f"ctsnas {metadata.version('ctsnas')}" + (f"+{head}" if head else "")
+
+
+def check_seed_config(config: dict) -> dict:
+    """Fill defaults and refuse bad input before Ray starts.
+
+    Raises:
+        ValueError: unknown option, per_task < 1, shared > per_task, unknown profile, a noise
+            slice not in the suite, max_cost <= 0.
+    """
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"seeds: unknown option {min(unknown)!r}")
+    config = {**DEFAULTS, **config}
+    for key in ("per_task", "workers", "cpus_per_trial", "probe_stride"):
+        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")
+    if not 0 <= config["shared"] <= config["per_task"]:
+        raise ValueError(f"--shared: got {config['shared']!r}; allowed: 0 .. per_task "
+                         f"({config['per_task']})")
+    if not config["max_cost"] > 0:
+        raise ValueError(f"--max-cost: got {config['max_cost']!r}; allowed: > 0")
+    ss.resolve_budget(config["profile"])
+    ids = [slice_id(s) for s in config["slices"]]
+    if config["noise_slices"] is None:  # default: two slices of different datasets
+        config["noise_slices"] = ([s for s in NOISE_SLICES if s in ids] or ids)[:2]
+    for sid in config["noise_slices"]:
+        if sid not in ids:
+            raise ValueError(f"noise_slices: got {sid!r}; allowed: {ids}")
+    return config
+
+
+def sample_capped(rng, spatial: bool, n_features: int, max_cost: float) -> dict:
+    """A random spec whose window cost is at most ``max_cost`` times the ts2vec preset's."""
+    while True:
+        spec = ss.sample(rng, spatial=spatial)
+        if relative_cost(spec, n_features) <= max_cost:
+            return spec
+
+
+def slice_plan(config: dict, position: int, task) -> list:
+    """The specs of one slice: ts2vec, the shared block (channel-mixing only, so valid on any
+    slice), then slice-specific specs (spatial ops allowed on multivariate slices)."""
+    n_features = task.x.shape[1]
+    specs, seen = [ss.preset("ts2vec")], {ss.spec_hash(ss.preset("ts2vec"))}
+    shared_rng = np.random.default_rng([config["seed"], 0])
+    own_rng = np.random.default_rng([config["seed"], 1, position])
+    while len(specs) < config["per_task"]:
+        shared = len(specs) < config["shared"]
+        spec = sample_capped(shared_rng if shared else own_rng,
+                             spatial=not shared and n_features > 1 and not task.univariate,
+                             n_features=n_features, max_cost=config["max_cost"])
+        if ss.spec_hash(spec) not in seen:
+            seen.add(ss.spec_hash(spec))
+            specs.append(spec)
+    return specs
+
+
+def _lane_store(run_dir: Path, key: str, meta: dict) -> RunStore:
+    store = RunStore(run_dir / key)
+    if store.get_config() is None:
+        store.set_config(meta)
+    return store
+
+
+def _open_plan(run_dir: Path, config: dict, resume: bool) -> dict:
+    path = run_dir / PLAN_FILE
+    plan = {k: config[k] for k in PLAN_KEYS}
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if not resume:
+            raise ValueError(f"--run-dir: {run_dir} already holds seed generation; pass "
+                             "--resume to continue it or pick a new directory")
+        for key in PLAN_KEYS:
+            if json.dumps(stored[key]) != json.dumps(plan[key]):
+                raise ValueError(f"--resume: {key} is {plan[key]!r} but the run has "
+                                 f"{stored[key]!r}; allowed: the run's own value")
+        return stored
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan["code_version"] = code_version()
+    plan["started_at"] = time.time()
+    path.write_text(json.dumps(plan, indent=2))
+    return plan
+
+
+def generate(config: dict, run_dir, resume: bool = False, progress: bool = True,
+             trial_fn=run_trial) -> dict:
+    """``ctsnas seeds generate``: run (or resume) the plan; returns counts per status.
+
+    Raises:
+        ValueError: bad options, a missing dataset or another plan in ``run_dir`` -- all
+            before Ray starts.
+    """
+    config = check_seed_config(config)
+    run_dir = Path(run_dir)
+    tasks = {slice_id(s): load_slice(s, config["data_dir"]) for s in config["slices"]}
+    plan = _open_plan(run_dir, config, resume)
+    plans = {sid: slice_plan(config, i, task) for i, (sid, task) in enumerate(tasks.items())}
+    init_ray(config)
+    runner = Search({**config, "horizons": None}, None, None, trial_fn)
+    horizons = {slice_id(s): s["horizons"] for s in config["slices"]}
+    for sid, task in tasks.items():
+        meta = {"slice_id": sid, "seed": config["seed"], "profile": config["profile"]}
+        runner.add_lane(sid, _lane_store(run_dir, sid, meta), task, horizons[sid],
+                        config["seed"])
+    for sid in config["noise_slices"]:
+        key = f"noise-seed{config['seed'] + 1}/{sid}"
+        runner.add_lane(key, _lane_store(run_dir, key, {"slice_id": sid,
+                                                         "seed": config["seed"] + 1}),
+                        tasks[sid], horizons[sid], config["seed"] + 1)
+    jobs = []
+    for p in range(config["per_task"]):
+        jobs += [(sid, p, plans[sid][p]) for sid in tasks]
+        if p < config["noise_specs"]:
+            jobs += [(f"noise-seed{config['seed'] + 1}/{sid}", p, plans[sid][p])
+                     for sid in config["noise_slices"]]
+    try:
+        runner.run_jobs(jobs, progress)
+    finally:
+        for lane in runner.lanes.values():
+            lane["store"].close()
+    return status_counts(run_dir) | {"code_version": plan["code_version"]}
+
+
+def _lane_dirs(run_dir: Path) -> list:
+    return sorted(p.parent for p in run_dir.glob("**/run.sqlite"))
+
+
+def status_counts(run_dir) -> dict:
+    """{"trials": n, "ok": n, "failed": n, ...} over every lane of a seed run."""
+    counts = {}
+    for lane in _lane_dirs(Path(run_dir)):
+        store = RunStore(lane)
+        for row in store.trials():
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        store.close()
+    return {"trials": sum(counts.values()), **counts}
+
+
+def _slice_meta(plan: dict) -> dict:
+    return {slice_id(s): s for s in plan["slices"]}
+
+
+def lane_records(run_dir, key: str, plan: dict) -> list:
+    """The records of one lane: one per (successful trial, horizon of the slice)."""
+    store = RunStore(Path(run_dir) / key)
+    rows, lane_config = store.trials(), store.get_config()
+    store.close()
+    sl = _slice_meta(plan)[lane_config["slice_id"]]
+    out = []
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        for t in suite([sl]):
+            m = row["metrics"][str(t["horizon"])]
+            out.append({"task_id": t["task_id"], "dataset": t["dataset"],
+                        "task": {k: t[k] for k in ("slice_id", "dataset", "univariate",
+                                                   "columns", "rows", "horizon")},
+                        "spec": row["spec"], "spec_hash": row["spec_hash"], "seed": row["seed"],
+                        "val_mse": m["val"]["mse"], "val_mae": m["val"]["mae"],
+                        "alpha": m["alpha"], "n_params": row["n_params"],
+                        "seconds": row["seconds"], "profile": plan["profile"],
+                        "probe_stride": plan["probe_stride"],
+                        "code_version": plan["code_version"],
+                        "torch": (row["versions"] or {}).get("torch")})
+    return out
+
+
+def export(run_dir, out_dir) -> dict:
+    """``ctsnas seeds export``: write ``records.jsonl`` (main lanes) and ``noise.jsonl`` (the
+    second-seed lanes) into ``out_dir``; returns {file: number of records}.
+
+    Raises:
+        ValueError: ``run_dir`` holds no seed generation.
+    """
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    path = run_dir / PLAN_FILE
+    if not path.is_file():
+        raise ValueError(f"RUN_DIR: {run_dir} holds no seed generation (no {PLAN_FILE})")
+    plan = json.loads(path.read_text())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, noise in (("records.jsonl", False), ("noise.jsonl", True)):
+        keys = [str(p.relative_to(run_dir)) for p in _lane_dirs(run_dir)]
+        keys = [k for k in keys if k.startswith("noise-") == noise]
+        recs = [r for k in keys for r in lane_records(run_dir, k, plan)]
+        with open(out_dir / name, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in recs)
+        counts[name] = len(recs)
+    (out_dir / "plan.json").write_text(json.dumps(plan, indent=2))
+    return counts
+
+
+def read_records(path) -> list:
+    """Records from a JSON lines file written by :func:`export`."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def noise_ceiling(records: list, noise: list) -> dict:
+    """Kendall tau between the two seeds' validation MSE per task (same specs), and the mean:
+    the ceiling of any comparator's rank correlation on these labels."""
+    first = {(r["task_id"], r["spec_hash"]): r["val_mse"] for r in records}
+    per_task = {}
+    for r in noise:
+        if (r["task_id"], r["spec_hash"]) in first:
+            per_task.setdefault(r["task_id"], []).append((first[r["task_id"], r["spec_hash"]],
+                                                          r["val_mse"]))
+    taus = {t: float(kendalltau(*zip(*pairs)).statistic) for t, pairs in per_task.items()
+            if len(pairs) >= 3}
+    return {"per_task": taus, "n_specs": {t: len(p) for t, p in per_task.items()},
+            "mean_tau": float(np.mean(list(taus.values()))) if taus else None}
