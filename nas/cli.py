@@ -197,6 +197,48 @@ def cmd_seeds(args) -> int:
     return 0
 
 
+def cmd_comparator(args) -> int:
+    from . import zeroshot
+    from .seeds import read_records
+
+    try:
+        records = read_records(args.records)
+    except OSError as exc:
+        raise UsageError(f"--records: cannot read {args.records!r}: {exc}") from None
+    try:
+        features = zeroshot.load_features(records, args.data_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    kw = {"epochs": args.epochs, "seed": args.seed}
+    if args.comparator_command == "train":
+        meta = zeroshot.train(records, features, args.out or zeroshot.WEIGHTS_DIR, **kw)
+        print(json.dumps({k: v for k, v in meta.items() if k != "norm"}, indent=2))
+        return 0
+    result = zeroshot.evaluate(records, features, **kw)
+    if args.out_json:
+        with open(args.out_json, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=2)
+    print(zeroshot.format_evaluation(result))
+    return 0
+
+
+def cmd_query(args) -> int:
+    from .query import format_query, query
+
+    config = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
+              "univariate": args.univariate, "horizon": args.horizon,
+              "samples": args.samples, "top": args.top, "train_top": args.train_top,
+              "seed": args.seed, "profile": args.profile, "workers": args.workers,
+              "address": args.address, "compare_ts2vec": args.compare_ts2vec,
+              "weights": args.weights, "trial_timeout": args.trial_timeout}
+    try:
+        result = query(config, args.run_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result, indent=2) if args.json else format_query(result))
+    return 0
+
+
 def _suite_file(path: str) -> list:
     try:
         slices = json.loads(open(path, encoding="utf-8").read())
@@ -303,6 +345,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default="runs/seeds")
     p.add_argument("--out", default="seeds")
     p.set_defaults(func=cmd_seeds)
+
+    comp = sub.add_parser("comparator", help="train or evaluate the T-AHC comparator"
+                          ).add_subparsers(dest="comparator_command", required=True)
+    for name, text in (("train", "fit T-AHC on all seed records and write its weights"),
+                       ("evaluate", "leave-one-dataset-out Kendall tau and top-5% hit rate")):
+        p = comp.add_parser(name, help=text)
+        p.add_argument("--records", default="seeds/records.jsonl")
+        p.add_argument("--data-dir", default=None)
+        p.add_argument("--epochs", type=int, default=30)
+        p.add_argument("--seed", type=int, default=0)
+        if name == "train":
+            p.add_argument("--out", default=None, help="weights folder (default: shipped)")
+        else:
+            p.add_argument("--out-json", default=None, help="also write the result as JSON")
+        p.set_defaults(func=cmd_comparator)
+
+    p = sub.add_parser("query", help="zero-shot: rank random candidates for a new dataset")
+    _add_data_args(p)
+    p.add_argument("--horizon", type=int, required=True, help="forecast horizon H")
+    p.add_argument("--samples", type=int, default=20000, help="candidates to rank")
+    p.add_argument("--top", type=int, default=5, help="specs to print")
+    p.add_argument("--train-top", type=int, default=0,
+                   help="train the top K on Ray and report the best with test metrics")
+    p.add_argument("--compare-ts2vec", action="store_true",
+                   help="with --train-top, also train the ts2vec preset for comparison")
+    p.add_argument("--profile", default=None, help="training profile (default: seed)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--trial-timeout", type=float, default=None)
+    p.add_argument("--address", default=None)
+    p.add_argument("--weights", default=None, help="comparator folder (default: shipped)")
+    p.add_argument("--run-dir", default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_query)
 
     runs = sub.add_parser("runs", help="list, show and export runs").add_subparsers(
         dest="runs_command", required=True)

@@ -1,0 +1,178 @@
+"""Comparator training and leave-one-dataset-out evaluation over the seed records.
+
+``ctsnas comparator train`` fits T-AHC on every record and ships the weights; ``ctsnas
+comparator evaluate`` holds out one source dataset at a time and reports Kendall tau and the
+top-5% hit rate on its tasks for T-AHC and the baselines (random, parameter count, flat one-hot
+MLP, the graph model without task features).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+import comparator as cp
+from comparator.baselines import flat_scores, train_flat_mlp
+from comparator.task_features import META_NAMES, load_reference, task_features
+from seeds.suite import load_slice, suite
+
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+WEIGHTS_DIR = Path(cp.__file__).parent / "weights"
+METHODS = ("random", "n_params", "flat_mlp", "graph_no_task", "tahc")
+TRAIN_DEFAULTS = {"epochs": 30, "pairs_per_task": 256, "seed": 0}
+
+
+def suite_features(task_ids, data_dir=None, encoder=None) -> dict:
+    """task_id -> unstandardised task feature list for tasks of the default suite."""
+    encoder = encoder or load_reference()
+    by_id = {t["task_id"]: t for t in suite()}
+    out = {}
+    for tid in sorted(task_ids):
+        t = by_id[tid]
+        task = load_slice(t, data_dir)
+        x = task.x[:task.splits["train"][1], task.n_covariates:]
+        out[tid] = task_features(x, t["horizon"], t["univariate"], encoder).tolist()
+    return out
+
+
+def load_features(records: list, data_dir=None, path=None) -> dict:
+    """Task features of the records' tasks, cached in ``seeds/task_features.json``."""
+    path = Path(path or SEEDS_DIR / "task_features.json")
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    missing = {r["task_id"] for r in records} - set(cached)
+    if missing:
+        cached.update(suite_features(missing, data_dir))
+        path.write_text(json.dumps(cached, sort_keys=True))
+    return cached
+
+
+def normaliser(features: dict, task_ids) -> dict:
+    """Mean and std (std 1 where constant) of the features of ``task_ids``."""
+    m = np.array([features[t] for t in sorted(set(task_ids))], dtype=np.float64)
+    std = m.std(axis=0)
+    return {"mean": m.mean(axis=0).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+
+
+def standardise(vec, norm: dict) -> np.ndarray:
+    return ((np.asarray(vec) - norm["mean"]) / norm["std"]).astype(np.float32)
+
+
+def fit_tahc(records: list, features: dict, use_task: bool = True, **kw) -> tuple:
+    """T-AHC on ``records``, task features standardised over their tasks -> (model, norm)."""
+    kw = {**TRAIN_DEFAULTS, **kw}
+    norm = normaliser(features, [r["task_id"] for r in records])
+    feats = {t: standardise(features[t], norm) for t in {r["task_id"] for r in records}}
+    model, _ = cp.train_tahc(records, feats if use_task else None, use_task=use_task, **kw)
+    return model, norm
+
+
+def train(records: list, features: dict, out_dir=WEIGHTS_DIR, **kw) -> dict:
+    """Fit T-AHC on all records and write ``tahc.pt`` and ``tahc.json`` (feature
+    standardisation, names, datasets seen, counts) into ``out_dir``."""
+    start = time.perf_counter()
+    model, norm = fit_tahc(records, features, **kw)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cp.save(model, out_dir / "tahc.pt")
+    meta = {"norm": norm, "feature_names": list(META_NAMES) + ["reference_embedding"],
+            "datasets": sorted({r["dataset"] for r in records}), "n_records": len(records),
+            "n_tasks": len({r["task_id"] for r in records}), "train": {**TRAIN_DEFAULTS, **kw},
+            "seconds": time.perf_counter() - start}
+    (out_dir / "tahc.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def load_trained(weights_dir=WEIGHTS_DIR) -> tuple:
+    """(T-AHC model, meta) shipped in ``weights_dir``.
+
+    Raises:
+        ValueError: no trained comparator there (names the command that makes one).
+    """
+    weights_dir = Path(weights_dir)
+    if not (weights_dir / "tahc.pt").is_file():
+        raise ValueError(f"--weights: no trained comparator in {weights_dir}; run "
+                         "`ctsnas comparator train` first")
+    return cp.load(weights_dir / "tahc.pt"), json.loads((weights_dir / "tahc.json").read_text())
+
+
+def kendall(scores, mse) -> float:
+    """Kendall tau between predicted scores (higher = better) and -MSE."""
+    return float(kendalltau(scores, -np.asarray(mse)).statistic)
+
+
+def hit_rate(scores, mse, frac: float = 0.05) -> float:
+    """Share of the predicted top ``frac`` (at least one) that is in the true top ``frac``."""
+    k = max(1, math.ceil(frac * len(mse)))
+    pred = set(np.argsort(-np.asarray(scores), kind="stable")[:k])
+    true = set(np.argsort(np.asarray(mse), kind="stable")[:k])
+    return len(pred & true) / k
+
+
+def _group(records: list) -> dict:
+    out = {}
+    for r in records:
+        out.setdefault(r["task_id"], []).append(r)
+    return out
+
+
+def _method_scores(train_recs: list, features: dict, seed: int, **kw) -> dict:
+    """method -> function(task records, task features) -> scores, fitted on ``train_recs``."""
+    tahc, norm = fit_tahc(train_recs, features, seed=seed, **kw)
+    blind, _ = fit_tahc(train_recs, features, use_task=False, seed=seed, **kw)
+    flat = train_flat_mlp(train_recs, seed=seed)
+    groups = _group(train_recs).values()
+    sign = np.sign(np.nanmean([kendall([r["n_params"] for r in g], [r["val_mse"] for r in g])
+                               for g in groups])) or 1.0
+    rng = np.random.default_rng(seed)
+    return {
+        "random": lambda recs, f: rng.permutation(len(recs)).astype(float),
+        "n_params": lambda recs, f: sign * np.array([r["n_params"] for r in recs], float),
+        "flat_mlp": lambda recs, f: flat_scores(flat, [r["spec"] for r in recs]),
+        "graph_no_task": lambda recs, f: cp.rank(blind, [r["spec"] for r in recs]),
+        "tahc": lambda recs, f: cp.rank(tahc, [r["spec"] for r in recs], standardise(f, norm)),
+    }
+
+
+def evaluate(records: list, features: dict, seed: int = 0, random_draws: int = 20,
+             progress=print, **kw) -> dict:
+    """Leave-one-dataset-out: per held-out dataset, every method's Kendall tau and top-5% hit
+    rate on each of its tasks (random: mean over ``random_draws`` permutations).
+    -> {"tasks": [per task rows], "summary": {method: {"tau", "hit"}}}."""
+    rows = []
+    for ds_name in sorted({r["dataset"] for r in records}):
+        start = time.perf_counter()
+        train_recs = [r for r in records if r["dataset"] != ds_name]
+        methods = _method_scores(train_recs, features, seed, **kw)
+        for tid, recs in sorted(_group([r for r in records if r["dataset"] == ds_name]).items()):
+            mse = [r["val_mse"] for r in recs]
+            row = {"dataset": ds_name, "task_id": tid, "n_specs": len(recs)}
+            for name, fn in methods.items():
+                draws = random_draws if name == "random" else 1
+                s = [fn(recs, features[tid]) for _ in range(draws)]
+                row[name] = {"tau": float(np.mean([kendall(x, mse) for x in s])),
+                             "hit": float(np.mean([hit_rate(x, mse) for x in s]))}
+            rows.append(row)
+        if progress:
+            progress(f"held out {ds_name}: {time.perf_counter() - start:.0f} s")
+    summary = {m: {k: float(np.mean([r[m][k] for r in rows])) for k in ("tau", "hit")}
+               for m in METHODS}
+    return {"tasks": rows, "summary": summary}
+
+
+def format_evaluation(result: dict) -> str:
+    """The leave-one-dataset-out table: per dataset and overall, tau / hit per method."""
+    head = f"{'held-out dataset':<16}" + "".join(f"{m:>22}" for m in METHODS)
+    lines = [head, f"{'':<16}" + "".join(f"{'tau   top5% hit':>22}" for _ in METHODS)]
+    for ds_name in sorted({r["dataset"] for r in result["tasks"]}):
+        rows = [r for r in result["tasks"] if r["dataset"] == ds_name]
+        cells = "".join(f"{np.mean([r[m]['tau'] for r in rows]):>13.3f}"
+                        f"{np.mean([r[m]['hit'] for r in rows]):>9.2f}" for m in METHODS)
+        lines.append(f"{ds_name:<16}{cells}")
+    s = result["summary"]
+    lines.append(f"{'mean':<16}" + "".join(f"{s[m]['tau']:>13.3f}{s[m]['hit']:>9.2f}"
+                                           for m in METHODS))
+    return "\n".join(lines)
