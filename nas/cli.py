@@ -239,6 +239,10 @@ def cmd_query(args) -> int:
     return 0
 
 
+def _stride(text: str):
+    return text if text == "auto" else int(text)
+
+
 def _suite_file(path: str) -> list:
     try:
         slices = json.loads(open(path, encoding="utf-8").read())
@@ -326,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shared", type=int, default=None,
                    help="of which shared by every slice (default 24, incl. ts2vec)")
     p.add_argument("--profile", default=None, help="training profile (default: seed)")
-    p.add_argument("--probe-stride", type=int, default=None,
-                   help="probe every k-th training sample (default 4)")
+    p.add_argument("--probe-stride", type=_stride, default=None,
+                   help="probe every k-th training sample (default auto: ~1000 samples)")
     p.add_argument("--max-cost", type=float, default=None,
                    help="cost cap relative to the ts2vec preset (default 1.5)")
     p.add_argument("--noise-specs", type=int, default=None,

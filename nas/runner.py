@@ -127,16 +127,17 @@ class Search:
             self.add_lane(None, store, task, config["horizons"], config["seed"])
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // config["cpus_per_trial"])
 
-    def add_lane(self, key, store: RunStore, task, horizons: list, seed: int) -> None:
+    def add_lane(self, key, store: RunStore, task, horizons: list, seed: int,
+                 probe_stride: int | None = None) -> None:
         """Register a task (a ForecastTask) with the store its trials are written to."""
         self.lanes[key] = {"store": store, "task_ref": ray.put(dataclasses.asdict(task)),
-                           "horizons": horizons, "seed": seed}
+                           "horizons": horizons, "seed": seed,
+                           "probe_stride": probe_stride or self.config.get("probe_stride", 1)}
 
     def submit(self, index: int, spec: dict, test: bool = False, lane=None):
         c, ln = self.config, self.lanes[lane]
         return self.remote.remote(index, spec, ln["task_ref"], ln["horizons"], c["profile"],
-                                  ln["seed"], c["cpus_per_trial"], test,
-                                  c.get("probe_stride", 1))
+                                  ln["seed"], c["cpus_per_trial"], test, ln["probe_stride"])
 
     def run(self, specs: list, progress: bool = True) -> None:
         """Run the specs of the single lane (skipping those already in its store)."""

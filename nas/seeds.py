@@ -32,7 +32,7 @@ PLAN_FILE = "seeds.json"
 NOISE_SLICES = ("ETTh1-u-0-4000", "weather-m5-20000-24000")
 PLAN_KEYS = ("per_task", "shared", "profile", "seed", "probe_stride", "max_cost",
              "noise_specs", "noise_slices", "slices")
-DEFAULTS = {"per_task": 50, "shared": 24, "profile": "seed", "seed": 0, "probe_stride": 4,
+DEFAULTS = {"per_task": 50, "shared": 24, "profile": "seed", "seed": 0, "probe_stride": "auto",
             "max_cost": 1.5, "noise_specs": 50,
             "noise_slices": None,
             "slices": list(SLICES), "data_dir": None, "workers": 1, "cpus_per_trial": 1,
@@ -61,7 +61,9 @@ def check_seed_config(config: dict) -> dict:
     if unknown:
         raise ValueError(f"seeds: unknown option {min(unknown)!r}")
     config = {**DEFAULTS, **config}
-    for key in ("per_task", "workers", "cpus_per_trial", "probe_stride"):
+    if config["probe_stride"] != "auto":
+        _positive_int(config, "probe_stride")
+    for key in ("per_task", "workers", "cpus_per_trial"):
         if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")
     if not 0 <= config["shared"] <= config["per_task"]:
@@ -77,6 +79,22 @@ def check_seed_config(config: dict) -> dict:
         if sid not in ids:
             raise ValueError(f"noise_slices: got {sid!r}; allowed: {ids}")
     return config
+
+
+def _positive_int(config: dict, key: str) -> None:
+    v = config[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"--{key.replace('_', '-')}: got {v!r}; allowed: an int >= 1"
+                         + (" or auto" if key == "probe_stride" else ""))
+
+
+def probe_stride(config: dict, task, target_samples: int = 1000) -> int:
+    """The probe stride of a slice: the configured int, or with ``auto`` the stride that keeps
+    about ``target_samples`` training samples (1 on short series)."""
+    if config["probe_stride"] != "auto":
+        return config["probe_stride"]
+    start, end = task.splits["train"]
+    return max(1, round((end - start - 200) / target_samples))
 
 
 def sample_capped(rng, spatial: bool, n_features: int, max_cost: float) -> dict:
@@ -149,14 +167,17 @@ def generate(config: dict, run_dir, resume: bool = False, progress: bool = True,
     runner = Search({**config, "horizons": None}, None, None, trial_fn)
     horizons = {slice_id(s): s["horizons"] for s in config["slices"]}
     for sid, task in tasks.items():
-        meta = {"slice_id": sid, "seed": config["seed"], "profile": config["profile"]}
+        meta = {"slice_id": sid, "seed": config["seed"], "profile": config["profile"],
+                "probe_stride": probe_stride(config, task)}
         runner.add_lane(sid, _lane_store(run_dir, sid, meta), task, horizons[sid],
-                        config["seed"])
+                        config["seed"], probe_stride(config, task))
     for sid in config["noise_slices"]:
         key = f"noise-seed{config['seed'] + 1}/{sid}"
-        runner.add_lane(key, _lane_store(run_dir, key, {"slice_id": sid,
-                                                         "seed": config["seed"] + 1}),
-                        tasks[sid], horizons[sid], config["seed"] + 1)
+        runner.add_lane(key, _lane_store(run_dir, key, {
+                            "slice_id": sid, "seed": config["seed"] + 1,
+                            "probe_stride": probe_stride(config, tasks[sid])}),
+                        tasks[sid], horizons[sid], config["seed"] + 1,
+                        probe_stride(config, tasks[sid]))
     jobs = []
     for p in range(config["per_task"]):
         jobs += [(sid, p, plans[sid][p]) for sid in tasks]
@@ -209,7 +230,7 @@ def lane_records(run_dir, key: str, plan: dict) -> list:
                         "val_mse": m["val"]["mse"], "val_mae": m["val"]["mae"],
                         "alpha": m["alpha"], "n_params": row["n_params"],
                         "seconds": row["seconds"], "profile": plan["profile"],
-                        "probe_stride": plan["probe_stride"],
+                        "probe_stride": lane_config.get("probe_stride"),
                         "code_version": plan["code_version"],
                         "torch": (row["versions"] or {}).get("torch")})
     return out

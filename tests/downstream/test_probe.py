@@ -83,3 +83,31 @@ def test_validation_probe_never_reads_test_rows(etth1_task):
     spy = Spy()
     ds.probe_encoder(spy, etth1_task, [24])
     assert spy.shape[1] == etth1_task.splits["val"][1] and spy.causal
+
+
+def test_strided_probe_encodes_only_what_it_fits_and_matches_full_encoding(data_dir):
+    from seeds.suite import SLICES, load_slice
+
+    task = load_slice(SLICES[12], data_dir)  # illness, univariate: 966 rows
+    spec = ss.preset("ts2vec")
+    spec["Encoder"].update(layers=2, hidden=32, repr_dim=64)
+    encoder, _ = ss.fit(spec, task.x[None, :task.splits["train"][1]], "smoke", seed=0)
+    end = task.splits["val"][1]
+    full = ds.encode_task(encoder, task, end)
+    steps = np.array([3, 200, 201, 500, end - 1])
+    part = ds.encode_task(encoder, task, end, steps=steps)
+    np.testing.assert_allclose(part[steps], full[steps], rtol=1e-5, atol=1e-6)
+    assert np.isnan(np.delete(part, steps, axis=0)).all()
+    one = ds.probe_encoder(encoder, task, [12], stride=1)
+    four = ds.probe_encoder(encoder, task, [12], stride=4)
+    tr = task.splits["train"]
+    n_train = len(range(tr[0] + ds.PADDING, tr[1] - 12))
+    X, Y = pred_samples(full, task.y, tr, 12, ds.PADDING, stride=4)
+    assert len(X) == len(range(0, n_train, 4))
+    np.testing.assert_array_equal(Y[1], pred_samples(full, task.y, tr, 12, ds.PADDING)[1][4])
+    # validation samples are all kept; on this short series (464 training samples) the
+    # strided Ridge is fitted on 116 samples only, which is why seeds pick the stride per task
+    assert four["horizons"][12]["val"]["n_samples"] == one["horizons"][12]["val"]["n_samples"]
+    assert np.isfinite(four["val_mse"]) and four["val_mse"] != one["val_mse"]
+    with pytest.raises(ValueError, match="stride: got 0"):
+        ds.probe_encoder(encoder, task, [12], stride=0)

@@ -49,7 +49,8 @@ def test_small_search_completes_with_all_outputs(tmp_path):
     assert row["versions"]["torch"].startswith("2.13") and row["node"] and row["seconds"] > 0
 
 
-def faulty_trial(index, spec, task, horizons, profile, seed, threads=1, test=False):
+def faulty_trial(index, spec, task, horizons, profile, seed, threads=1, test=False,
+                 probe_stride=1):
     """Trial 1 gets input with no channels (fit raises inside the trial); trial 2 gets input
     scaled by 1e30 (the loss diverges); the others are real trials."""
     task = dict(task)
@@ -57,7 +58,7 @@ def faulty_trial(index, spec, task, horizons, profile, seed, threads=1, test=Fal
         task["x"] = task["x"][:, :0]
     elif index == 2:
         task["x"] = task["x"] * 1e30
-    return run_trial(index, spec, task, horizons, profile, seed, threads, test)
+    return run_trial(index, spec, task, horizons, profile, seed, threads, test, probe_stride)
 
 
 def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_path):
@@ -71,13 +72,14 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     assert summary["n_trials"] == 4 and summary["n_failed"] == 2
 
 
-def dying_trial(index, spec, task, horizons, profile, seed, threads=1, test=False):
+def dying_trial(index, spec, task, horizons, profile, seed, threads=1, test=False,
+                probe_stride=1):
     """The worker process running trial 1 dies (os._exit) on its first attempt."""
     marker = Path(os.environ["CTSNAS_TEST_MARKER"])
     if index == 1 and not marker.exists():
         marker.write_text("died once")
         os._exit(1)
-    return run_trial(index, spec, task, horizons, profile, seed, threads, test)
+    return run_trial(index, spec, task, horizons, profile, seed, threads, test, probe_stride)
 
 
 def test_a_killed_worker_is_retried(tmp_path, monkeypatch):
