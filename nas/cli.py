@@ -201,6 +201,9 @@ def cmd_comparator(args) -> int:
     from . import zeroshot
     from .seeds import read_records
 
+    if args.comparator_command == "reference":
+        print(json.dumps(zeroshot.train_reference(args.profile, args.seed)))
+        return 0
     try:
         records = read_records(args.records)
     except OSError as exc:
@@ -245,7 +248,8 @@ def _stride(text: str):
 
 def _suite_file(path: str) -> list:
     try:
-        slices = json.loads(open(path, encoding="utf-8").read())
+        with open(path, encoding="utf-8") as fh:
+            slices = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"--suite: cannot read {path!r} as a JSON list of slices ({exc})") from None
     if not isinstance(slices, list) or not slices:
@@ -364,6 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--out-json", default=None, help="also write the result as JSON")
         p.set_defaults(func=cmd_comparator)
+    p = comp.add_parser("reference", help="retrain the shipped reference encoder on co2 "
+                        "(invalidates seeds/task_features.json and the comparator weights)")
+    p.add_argument("--profile", default="paper")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_comparator)
 
     p = sub.add_parser("query", help="zero-shot: rank random candidates for a new dataset")
     _add_data_args(p)

@@ -143,10 +143,10 @@ def query(config: dict, run_dir=None, task=None) -> dict:
 
 def format_query(result: dict) -> str:
     """Human-readable query result."""
-    lines = [f"{result['data']} H={result['horizon']}: ranked {result['n_candidates']} "
-             f"candidates in {result['total_seconds']:.1f} s (features "
-             f"{result['task_features_seconds']:.1f} s, sampling {result['sample_seconds']:.1f} "
-             f"s, ranking {result['rank_seconds']:.1f} s)"]
+    lines = [(f"{result['data']} H={result['horizon']}: ranked {result['n_candidates']} "
+              f"candidates in {result['total_seconds']:.1f} s (features "
+              f"{result['task_features_seconds']:.1f} s, sampling "
+              f"{result['sample_seconds']:.1f} s, ranking {result['rank_seconds']:.1f} s)")]
     for t in result["top"]:
         e = t["spec"]["Encoder"]
         lines.append(f"  #{t['predicted_rank']} {t['spec_hash'][:12]} score {t['score']:+.3f} "

@@ -26,6 +26,23 @@ METHODS = ("random", "n_params", "flat_mlp", "graph_no_task", "tahc")
 TRAIN_DEFAULTS = {"epochs": 30, "pairs_per_task": 256, "seed": 0}
 
 
+def train_reference(profile="paper", seed: int = 0) -> dict:
+    """Train the reference encoder of the task features on the embedded co2 series (training
+    split, no calendar covariates; never a suite dataset) and ship it; drops the cached suite
+    task features, which depend on it."""
+    import downstream as ds
+    from comparator.task_features import save_reference, train_reference_encoder
+
+    task = ds.make_task(ds.load("co2"), univariate=True, covariates=False)
+    start, end = task.splits["train"]
+    t0 = time.perf_counter()
+    encoder = train_reference_encoder(task.x[None, start:end], profile, seed)
+    save_reference(encoder)
+    (SEEDS_DIR / "task_features.json").unlink(missing_ok=True)
+    return {"profile": profile, "seed": seed, "train_rows": end - start,
+            "seconds": time.perf_counter() - t0}
+
+
 def suite_features(task_ids, data_dir=None, encoder=None) -> dict:
     """task_id -> unstandardised task feature list for tasks of the default suite."""
     encoder = encoder or load_reference()
