@@ -1,0 +1,139 @@
+"""Seed generation, export and zero-shot query on a real local Ray (num_cpus=2)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import ray
+
+import search_spaces as ss
+from nas import seeds
+from nas.cli import main
+from nas.query import candidates, check_query, query
+from nas.zeroshot import hit_rate, kendall, train
+from search_spaces.cost import relative_cost
+
+SLICES = [
+    {"dataset": "illness", "univariate": True, "columns": ["OT"], "rows": [0, 966],
+     "horizons": [12, 24]},
+    {"dataset": "illness", "univariate": False, "columns": None, "rows": [0, 966],
+     "horizons": [12, 24]},
+]
+CONFIG = {"slices": SLICES, "per_task": 3, "shared": 2, "noise_specs": 2,
+          "profile": {"n_iters": 2, "max_length": 128}, "workers": 2}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def seed_run(local_ray, tmp_path_factory, data_dir):
+    run = tmp_path_factory.mktemp("seeds") / "run"
+    summary = seeds.generate({**CONFIG, "data_dir": str(data_dir)}, run, progress=False)
+    return run, summary
+
+
+def test_generation_writes_one_record_per_task_and_spec_and_resumes(seed_run, data_dir,
+                                                                    tmp_path):
+    run, summary = seed_run
+    assert summary["trials"] == 2 * 3 + 2 * 2 and summary["ok"] == 10  # + 2 noise lanes
+    counts = seeds.export(run, tmp_path)
+    assert counts == {"records.jsonl": 2 * 2 * 3, "noise.jsonl": 2 * 2 * 2}
+    recs = seeds.read_records(tmp_path / "records.jsonl")
+    assert len({r["task_id"] for r in recs}) == 4
+    assert all(r["dataset"] == "illness" and r["val_mse"] > 0 and r["code_version"]
+               .startswith("ctsnas") for r in recs)
+    # the shared block (ts2vec + 1 sampled spec) is evaluated on both slices
+    by_slice = {}
+    for r in recs:
+        by_slice.setdefault(r["task"]["slice_id"], set()).add(r["spec_hash"])
+    a, b = by_slice.values()
+    assert len(a & b) == 2 and ss.spec_hash(ss.preset("ts2vec")) in a & b
+    noise = seeds.read_records(tmp_path / "noise.jsonl")
+    assert {r["seed"] for r in noise} == {1}
+    ceiling = seeds.noise_ceiling(recs, noise)
+    assert set(ceiling["n_specs"].values()) == {2}
+    # resume: nothing re-runs; another plan in the same folder is refused
+    again = seeds.generate({**CONFIG, "data_dir": str(data_dir)}, run, resume=True,
+                           progress=False)
+    assert again["trials"] == 10
+    with pytest.raises(ValueError, match="already holds seed generation"):
+        seeds.generate({**CONFIG, "data_dir": str(data_dir)}, run, progress=False)
+    with pytest.raises(ValueError, match="--resume: per_task is 4"):
+        seeds.generate({**CONFIG, "per_task": 4, "data_dir": str(data_dir)}, run,
+                       resume=True, progress=False)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"shared": 5}, "--shared: got 5"),
+    ({"per_task": 0}, "--per-task: got 0"),
+    ({"noise_slices": ["nope"]}, "noise_slices: got 'nope'"),
+    ({"max_cost": 0}, "--max-cost: got 0"),
+    ({"probe_stride": 0}, "--probe-stride: got 0"),
+    ({"colour": 1}, "unknown option 'colour'"),
+])
+def test_bad_seed_options_fail_before_any_work(bad, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        seeds.generate({**CONFIG, **bad}, tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_sampling_under_the_cost_cap_is_deterministic():
+    a = candidates(300, 3, True, 11, 1.5)
+    assert [ss.spec_hash(s) for s in a] == [ss.spec_hash(s) for s in candidates(300, 3, True,
+                                                                                11, 1.5)]
+    assert len({ss.spec_hash(s) for s in a}) == 300
+    assert max(relative_cost(s, 11) for s in a) <= 1.5
+
+
+def test_kendall_and_hit_rate_on_known_orders():
+    mse = [0.1, 0.2, 0.3, 0.4]
+    assert kendall([4, 3, 2, 1], mse) == pytest.approx(1.0)
+    assert kendall([1, 2, 3, 4], mse) == pytest.approx(-1.0)
+    assert hit_rate([4, 3, 2, 1], mse) == 1.0 and hit_rate([1, 2, 3, 4], mse) == 0.0
+    assert hit_rate(np.arange(40), np.arange(40)[::-1] / 40) == 1.0  # top 2 of 40
+
+
+def test_query_ranks_and_trains_the_top_on_co2(seed_run, tmp_path):
+    run, _ = seed_run
+    seeds.export(run, tmp_path / "exp")
+    recs = seeds.read_records(tmp_path / "exp" / "records.jsonl")
+    from nas.zeroshot import load_features
+    features = load_features(recs, path=tmp_path / "features.json")
+    train(recs, features, tmp_path / "weights", epochs=2)
+    config = {"data": "co2", "horizon": 4, "samples": 300, "top": 3, "train_top": 1,
+              "compare_ts2vec": True, "weights": str(tmp_path / "weights"),
+              "profile": {"n_iters": 2, "max_length": 128}, "workers": 2}
+    result = query(config, tmp_path / "q")
+    assert [t["predicted_rank"] for t in result["top"]] == [1, 2, 3]
+    scores = [t["score"] for t in result["top"]]
+    assert scores == sorted(scores, reverse=True) and result["n_candidates"] == 300
+    best, base = result["train"]["best"], result["train"]["ts2vec"]
+    assert best["spec_hash"] == result["top"][0]["spec_hash"]
+    assert best["test"]["4"]["mse"] > 0 and base["test"]["4"]["mse"] > 0
+    with pytest.raises(ValueError, match="--train-top: got 4"):
+        check_query({**config, "train_top": 4})
+
+
+def test_query_cli_refuses_bad_input_before_work(tmp_path, capsys):
+    assert main(["query", "--data", "co2", "--horizon", "4", "--weights",
+                 str(tmp_path)]) == 2
+    assert "no trained comparator" in capsys.readouterr().err
+    assert main(["query", "--data", "co2", "--horizon", "4000"]) == 2
+    assert "H=4000 is too long" in capsys.readouterr().err
+
+
+def test_shipped_comparator_ranks_20000_candidates(capsys):
+    pytest.importorskip("torch_geometric")
+    from nas.zeroshot import WEIGHTS_DIR
+    if not (WEIGHTS_DIR / "tahc.pt").is_file():
+        pytest.skip("no shipped comparator weights")
+    assert main(["query", "--data", "co2", "--horizon", "12", "--samples", "2000",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_candidates"] == 2000 and len(out["top"]) == 5
