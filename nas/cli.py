@@ -217,7 +217,7 @@ def cmd_comparator(args) -> int:
         meta = zeroshot.train(records, features, args.out or zeroshot.WEIGHTS_DIR, **kw)
         print(json.dumps({k: v for k, v in meta.items() if k != "norm"}, indent=2))
         return 0
-    result = zeroshot.evaluate(records, features, **kw)
+    result = zeroshot.evaluate(records, features, weights_dir=args.holdout_weights, **kw)
     if args.out_json:
         with open(args.out_json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)
@@ -367,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", default=None, help="weights folder (default: shipped)")
         else:
             p.add_argument("--out-json", default=None, help="also write the result as JSON")
+            p.add_argument("--holdout-weights", default=None,
+                           help="save each held-out comparator under DIR/holdout-<dataset>")
         p.set_defaults(func=cmd_comparator)
     p = comp.add_parser("reference", help="retrain the shipped reference encoder on co2 "
                         "(invalidates seeds/task_features.json and the comparator weights)")

@@ -92,13 +92,17 @@ def train(records: list, features: dict, out_dir=WEIGHTS_DIR, **kw) -> dict:
     standardisation, names, datasets seen, counts) into ``out_dir``."""
     start = time.perf_counter()
     model, norm = fit_tahc(records, features, **kw)
+    return _save(model, norm, records, out_dir, time.perf_counter() - start, kw)
+
+
+def _save(model, norm: dict, records: list, out_dir, seconds: float, kw: dict) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cp.save(model, out_dir / "tahc.pt")
     meta = {"norm": norm, "feature_names": list(META_NAMES) + ["reference_embedding"],
             "datasets": sorted({r["dataset"] for r in records}), "n_records": len(records),
             "n_tasks": len({r["task_id"] for r in records}), "train": {**TRAIN_DEFAULTS, **kw},
-            "seconds": time.perf_counter() - start}
+            "seconds": seconds}
     (out_dir / "tahc.json").write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -136,9 +140,12 @@ def _group(records: list) -> dict:
     return out
 
 
-def _method_scores(train_recs: list, features: dict, seed: int, **kw) -> dict:
-    """method -> function(task records, task features) -> scores, fitted on ``train_recs``."""
+def _method_scores(train_recs: list, features: dict, seed: int, save_to=None, **kw) -> dict:
+    """method -> function(task records, task features) -> scores, fitted on ``train_recs``
+    (the T-AHC weights are written to ``save_to`` when given)."""
     tahc, norm = fit_tahc(train_recs, features, seed=seed, **kw)
+    if save_to:
+        _save(tahc, norm, train_recs, save_to, 0.0, {"seed": seed, **kw})
     blind, _ = fit_tahc(train_recs, features, use_task=False, seed=seed, **kw)
     flat = train_flat_mlp(train_recs, seed=seed)
     groups = _group(train_recs).values()
@@ -155,15 +162,17 @@ def _method_scores(train_recs: list, features: dict, seed: int, **kw) -> dict:
 
 
 def evaluate(records: list, features: dict, seed: int = 0, random_draws: int = 20,
-             progress=print, **kw) -> dict:
+             progress=print, weights_dir=None, **kw) -> dict:
     """Leave-one-dataset-out: per held-out dataset, every method's Kendall tau and top-5% hit
-    rate on each of its tasks (random: mean over ``random_draws`` permutations).
+    rate on each of its tasks (random: mean over ``random_draws`` permutations). With
+    ``weights_dir`` each held-out T-AHC is saved to ``weights_dir/holdout-<dataset>``.
     -> {"tasks": [per task rows], "summary": {method: {"tau", "hit"}}}."""
     rows = []
     for ds_name in sorted({r["dataset"] for r in records}):
         start = time.perf_counter()
         train_recs = [r for r in records if r["dataset"] != ds_name]
-        methods = _method_scores(train_recs, features, seed, **kw)
+        save_to = Path(weights_dir) / f"holdout-{ds_name}" if weights_dir else None
+        methods = _method_scores(train_recs, features, seed, save_to, **kw)
         for tid, recs in sorted(_group([r for r in records if r["dataset"] == ds_name]).items()):
             mse = [r["val_mse"] for r in recs]
             row = {"dataset": ds_name, "task_id": tid, "n_specs": len(recs)}
