@@ -92,10 +92,10 @@ def train(records: list, features: dict, out_dir=WEIGHTS_DIR, **kw) -> dict:
     standardisation, names, datasets seen, counts) into ``out_dir``."""
     start = time.perf_counter()
     model, norm = fit_tahc(records, features, **kw)
-    return _save(model, norm, records, out_dir, time.perf_counter() - start, kw)
+    return save_comparator(model, norm, records, out_dir, time.perf_counter() - start, kw)
 
 
-def _save(model, norm: dict, records: list, out_dir, seconds: float, kw: dict) -> dict:
+def save_comparator(model, norm: dict, records: list, out_dir, seconds: float, kw: dict) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cp.save(model, out_dir / "tahc.pt")
@@ -145,7 +145,7 @@ def _method_scores(train_recs: list, features: dict, seed: int, save_to=None, **
     (the T-AHC weights are written to ``save_to`` when given)."""
     tahc, norm = fit_tahc(train_recs, features, seed=seed, **kw)
     if save_to:
-        _save(tahc, norm, train_recs, save_to, 0.0, {"seed": seed, **kw})
+        save_comparator(tahc, norm, train_recs, save_to, 0.0, {"seed": seed, **kw})
     blind, _ = fit_tahc(train_recs, features, use_task=False, seed=seed, **kw)
     flat = train_flat_mlp(train_recs, seed=seed)
     groups = _group(train_recs).values()
