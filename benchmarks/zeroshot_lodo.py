@@ -1,6 +1,7 @@
 """Leave-one-dataset-out zero-shot check: for every source dataset of the seed suite, the
 comparator trained WITHOUT that dataset (``ctsnas comparator evaluate --holdout-weights DIR``
-writes them; missing ones are trained here from ``--records``, same seed, same weights) ranks 20,000 candidates for the dataset's first suite slice at each of its horizons, the top 3
+writes them; missing ones are trained here from ``--records``, same seed, same weights)
+ranks 20,000 candidates for the dataset's first suite slice at each of its horizons, the top 3
 are trained through the Ray runner, and the pick (best validation MSE) is evaluated once on the
 test split next to the ``ts2vec`` preset trained at the same profile. Prints the table of
 (dataset, horizon) cells and the share where the pick wins; writes it as JSON.

@@ -64,8 +64,7 @@ def check_seed_config(config: dict) -> dict:
     if config["probe_stride"] != "auto":
         _positive_int(config, "probe_stride")
     for key in ("per_task", "workers", "cpus_per_trial"):
-        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")
+        _positive_int(config, key)
     if not 0 <= config["shared"] <= config["per_task"]:
         raise ValueError(f"--shared: got {config['shared']!r}; allowed: 0 .. per_task "
                          f"({config['per_task']})")

@@ -4,8 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from comparator.task_features import (META_NAMES, load_reference, meta_features,
-                                      reference_embedding, task_features)
+from comparator.task_features import (
+    META_NAMES,
+    load_reference,
+    meta_features,
+    reference_embedding,
+    task_features,
+)
 
 
 def test_meta_features_describe_real_series(etth1):
