@@ -59,10 +59,11 @@ def candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: floa
     return out
 
 
-def rank_task(task, horizon: int, config: dict) -> dict:
-    """Sample, featurise and rank candidates for ``task``; -> {"top": [...], timings}."""
+def rank_task(task, horizon: int, config: dict, trained=None) -> dict:
+    """Sample, featurise and rank candidates for ``task`` with ``trained`` = (model, meta)
+    (default: loaded from ``config["weights"]``); -> {"top": [...], timings}."""
     timings, t0 = {}, time.perf_counter()
-    model, meta = load_trained(config["weights"])
+    model, meta = trained or load_trained(config["weights"])
     x = task.x[:task.splits["train"][1], task.n_covariates:]
     feat = standardise(task_features(x, horizon, task.univariate, load_reference()),
                        meta["norm"])
@@ -132,8 +133,8 @@ def query(config: dict, run_dir=None, task=None) -> dict:
     if task is None:
         task = prepare(config["data"], config.get("data_dir"), config.get("target"),
                        config.get("univariate", False), [horizon])
-    load_trained(config["weights"])  # fail early when no comparator is shipped
-    result = rank_task(task, horizon, config)
+    trained = load_trained(config["weights"])  # fails early when no comparator is shipped
+    result = rank_task(task, horizon, config, trained)
     if config["train_top"]:
         run_dir = Path(run_dir or f"runs/query-{task.name}-h{horizon}")
         result["train"] = train_top(task, horizon, result, config, run_dir)
