@@ -11,11 +11,9 @@ from torch import nn
 from search_spaces import canonical
 from search_spaces import spec as S
 
+from .graph import _onehot
+
 MAX_EDGES = 2 * max(S.ENCODER_STEPS) - 1
-
-
-def _onehot(value, grid) -> list:
-    return [1.0 if value == g else 0.0 for g in grid]
 
 
 def _aug_block(cell: list) -> list:

@@ -149,6 +149,9 @@ class Search:
         pending = [j for j in jobs if ss.spec_hash(j[2]) not in done[j[0]]]
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), disable=not progress,
                    desc="trials", unit="trial")
+        rows = [r for lane in self.lanes.values() for r in lane["store"].trials()]
+        self._failed = sum(r["status"] != "ok" for r in rows)
+        self._best = min((r["val_mse"] for r in rows if r["status"] == "ok"), default=None)
         self._update_bar(bar)
         flight = {}
         while pending or flight:
@@ -170,9 +173,7 @@ class Search:
             row = _unfinished_row(index, spec, self.lanes[lane]["seed"],
                                   time.monotonic() - start, "failed")
             row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
-        self.lanes[lane]["store"].add_trial(row)
-        bar.update(1)
-        self._update_bar(bar)
+        self._record(lane, row, bar)
 
     def _cancel_late(self, flight: dict, bar) -> None:
         limit = self.config["trial_timeout"]
@@ -183,16 +184,22 @@ class Search:
             if now - start > limit:
                 ray.cancel(ref, force=True)
                 flight.pop(ref)
-                self.lanes[lane]["store"].add_trial(_unfinished_row(
-                    index, spec, self.lanes[lane]["seed"], now - start, "timeout"))
-                bar.update(1)
-                self._update_bar(bar)
+                self._record(lane, _unfinished_row(index, spec, self.lanes[lane]["seed"],
+                                                   now - start, "timeout"), bar)
+
+    def _record(self, lane, row: dict, bar) -> None:
+        """Write a finished trial to its lane's store and update the running counts."""
+        self.lanes[lane]["store"].add_trial(row)
+        if row["status"] == "ok":
+            self._best = row["val_mse"] if self._best is None else min(self._best, row["val_mse"])
+        else:
+            self._failed += 1
+        bar.update(1)
+        self._update_bar(bar)
 
     def _update_bar(self, bar) -> None:
-        rows = [r for lane in self.lanes.values() for r in lane["store"].trials()]
-        ok = [r["val_mse"] for r in rows if r["status"] == "ok"]
-        best = f"{min(ok):.4f}" if ok and len(self.lanes) == 1 else "-"
-        bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows), best=best)
+        best = f"{self._best:.4f}" if self._best is not None and len(self.lanes) == 1 else "-"
+        bar.set_postfix(failed=self._failed, best=best)
 
 
 def init_ray(config: dict) -> None:
