@@ -110,3 +110,7 @@ def test_gram_kernel_matches_generic_nt_xent_and_gradcheck(sim, tau):
     g_ref, = torch.autograd.grad(generic(z), z)
     assert torch.allclose(g_ours, g_ref, atol=1e-10)
     assert torch.autograd.gradcheck(lambda t: _GramNTXent.apply(t, tau), (z,))
+    for block in (1, 3, 5):  # blocks of rows smaller than, and not dividing, 2K = 8
+        blocked = _GramNTXent.apply(F.normalize(z, dim=-1) if sim == "cosine" else z, tau, block)
+        assert torch.allclose(blocked, ours)
+        assert torch.allclose(torch.autograd.grad(blocked, z)[0], g_ref, atol=1e-10)
