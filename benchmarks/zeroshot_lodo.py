@@ -48,7 +48,7 @@ def run_cell(sl: dict, horizon: int, args) -> dict:
     config = {"horizon": horizon, "samples": args.samples, "top": 3, "train_top": 3,
               "compare_ts2vec": True, "profile": args.profile, "workers": args.workers,
               "weights": str(holdout_weights(sl["dataset"], args)),
-              "trial_timeout": 600.0}
+              "trial_timeout": 600.0, "anchor_share": args.anchor_share}
     result = query(config, Path(args.run_root) / f"{slice_id(sl)}-h{horizon}", task=task)
     best, base = result["train"].get("best"), result["train"]["ts2vec"]
     pick = best["test"][str(horizon)]["mse"] if best and "test" in best else float("inf")
@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--profile", default="seed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--anchor-share", type=float, default=0.0,
+                        help="share of candidates drawn around the ts2vec preset")
     parser.add_argument("--run-root", default="runs/lodo")
     parser.add_argument("--out", default="runs/lodo.json")
     args = parser.parse_args()

@@ -67,7 +67,8 @@ def cmd_query(args) -> int:
               "samples": args.samples, "top": args.top, "train_top": args.train_top,
               "seed": args.seed, "profile": args.profile, "workers": args.workers,
               "address": args.address, "compare_ts2vec": args.compare_ts2vec,
-              "weights": args.weights, "trial_timeout": args.trial_timeout}
+              "weights": args.weights, "trial_timeout": args.trial_timeout,
+              "anchor_share": args.anchor_share}
     try:
         result = query(config, args.run_dir)
     except ValueError as exc:
@@ -149,6 +150,8 @@ def add_zeroshot_parsers(sub) -> None:
     p.add_argument("--horizon", type=int, required=True, help="forecast horizon H")
     p.add_argument("--samples", type=int, default=20000, help="candidates to rank")
     p.add_argument("--top", type=int, default=5, help="specs to print")
+    p.add_argument("--anchor-share", type=float, default=None,
+                   help="share of candidates drawn around the ts2vec preset (default 0)")
     p.add_argument("--train-top", type=int, default=0,
                    help="train the top K on Ray and report the best with test metrics")
     p.add_argument("--compare-ts2vec", action="store_true",

@@ -13,6 +13,7 @@ import ray
 import comparator as cp
 import search_spaces as ss
 from comparator.task_features import load_reference, task_features
+from search_spaces.cost import relative_cost
 
 from .evaluate import prepare
 from .runner import Search, init_ray
@@ -23,20 +24,24 @@ from .zeroshot import WEIGHTS_DIR, load_trained, standardise
 QUERY_DEFAULTS = {"samples": 20000, "top": 5, "train_top": 0, "seed": 0, "max_cost": 1.5,
                   "profile": "seed", "workers": 1, "cpus_per_trial": 1,
                   "trial_timeout": None, "max_retries": 3, "address": None,
-                  "compare_ts2vec": False, "weights": str(WEIGHTS_DIR)}
+                  "compare_ts2vec": False, "weights": str(WEIGHTS_DIR), "anchor_share": 0.0}
 
 
 def check_query(config: dict) -> dict:
     """Fill defaults; refuse bad options before any work.
 
     Raises:
-        ValueError: samples < top, top < 1, train_top < 0 or > top, unknown profile.
+        ValueError: samples < top, top < 1, train_top < 0 or > top, anchor_share outside
+            [0, 1], unknown profile.
     """
     config = {**QUERY_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
     for key, low in (("samples", 1), ("top", 1), ("train_top", 0), ("workers", 1)):
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             raise ValueError(f"--{key.replace('_', '-')}: got {v!r}; allowed: an int >= {low}")
+    share = config["anchor_share"]
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ValueError(f"--anchor-share: got {share!r}; allowed: a number in [0, 1]")
     if config["top"] > config["samples"]:
         raise ValueError(f"--top: got {config['top']}; allowed: at most --samples "
                          f"({config['samples']})")
@@ -47,11 +52,24 @@ def check_query(config: dict) -> dict:
     return config
 
 
-def candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: float) -> list:
-    """``n`` distinct random specs under the cost cap (deterministic for the seed)."""
-    rng, seen, out = np.random.default_rng(seed), set(), []
+def candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: float,
+               anchor_share: float = 0.0) -> list:
+    """``n`` distinct specs under the cost cap (deterministic for the seed): a share
+    ``anchor_share`` of them are neighbours of the ``ts2vec`` preset (1 to 3 cells redrawn by
+    :func:`search_spaces.mutate`, a warm start from the known baseline), the rest uniform
+    random samples of the space."""
+    rng, out = np.random.default_rng(seed), []
+    anchor, n_anchored = ss.preset("ts2vec"), int(round(n * anchor_share))
+    seen = {ss.spec_hash(anchor)} if n_anchored else set()  # a chain may mutate back to it
     while len(out) < n:
-        spec = sample_capped(rng, spatial, n_features, max_cost)
+        if len(out) < n_anchored:
+            spec = anchor
+            for _ in range(int(rng.integers(1, 4))):
+                spec = ss.mutate(spec, rng, spatial=spatial)
+            if relative_cost(spec, n_features) > max_cost:
+                continue
+        else:
+            spec = sample_capped(rng, spatial, n_features, max_cost)
         h = ss.spec_hash(spec)
         if h not in seen:
             seen.add(h)
@@ -70,7 +88,8 @@ def rank_task(task, horizon: int, config: dict, trained=None) -> dict:
     timings["task_features_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     specs = candidates(config["samples"], config["seed"], len(task.inputs) > 1 and
-                       not task.univariate, task.x.shape[1], config["max_cost"])
+                       not task.univariate, task.x.shape[1], config["max_cost"],
+                       config["anchor_share"])
     timings["sample_seconds"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     scores = cp.rank(model, specs, feat)

@@ -91,6 +91,19 @@ def test_sampling_under_the_cost_cap_is_deterministic():
     assert max(relative_cost(s, 11) for s in a) <= 1.5
 
 
+def test_anchored_candidates_are_ts2vec_neighbours_under_the_cap():
+    a = candidates(200, 5, False, 8, 1.5, anchor_share=0.5)
+    anchor = ss.preset("ts2vec")
+    hashes = [ss.spec_hash(s) for s in a]
+    assert len(set(hashes)) == 200 and ss.spec_hash(anchor) not in hashes
+    changed = [sum(s[cell] != anchor[cell] for cell in anchor) for s in a]
+    assert all(1 <= c <= 3 for c in changed[:100])  # 1-3 cells redrawn
+    assert np.mean(changed[100:]) > np.mean(changed[:100])  # the rest: uniform samples
+    assert max(relative_cost(s, 8) for s in a) <= 1.5
+    with pytest.raises(ValueError, match="--anchor-share"):
+        check_query({"anchor_share": 1.5})
+
+
 def test_kendall_and_hit_rate_on_known_orders():
     mse = [0.1, 0.2, 0.3, 0.4]
     assert kendall([4, 3, 2, 1], mse) == pytest.approx(1.0)
