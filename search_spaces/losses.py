@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .gram_ntxent import GRAM_BLOCK_ROWS, GramNTXent  # noqa: F401  (re-exported)
+
 
 def similarity(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
     """Pairwise similarity within groups: a (G, K, D), b (G, M, D) -> (G, K, M).
@@ -31,60 +33,6 @@ def similarity(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"LossCell.similarity: got {kind!r}; allowed: ['dot', 'cosine', 'neg_euclidean']")
 
 
-#: Rows of the logits computed at a time by :class:`_GramNTXent` (a (G, 256, 2K) block is
-#: 12 MB at 2K = 6000, G = 2, so it is recycled by the allocator instead of page-faulted in).
-GRAM_BLOCK_ROWS = 256
-
-
-class _GramNTXent(torch.autograd.Function):
-    """NT-Xent on dot-product logits S = Z Z^T / tau, computed a block of rows at a time, with
-    the gradient formed in the same pass (the loss is the graph's last node, so it is needed).
-
-    For rows r of block R: S_R = Z_R Z^T / tau with the self-similarity at -inf, softmax P_R, and
-    loss_r = logsumexp(S_r) - S_{r, partner(r)} with partner(r) = (r + K) mod 2K. Every row
-    weighs w = 1 / (2 G K), so dL/dS = w (P - Y) with Y the positive one-hot, and S being a Gram
-    matrix dL/dZ = w ((P + P^T) Z - 2 Y Z) / tau, accumulated block by block as
-    P_R Z (rows R) and P_R^T Z_R (all rows); Y Z is Z with its two halves swapped.
-    The (G, 2K, 2K) logits never exist at once: at T = 3000 they would be 288 MB per step,
-    freshly page-faulted in, which dominated TS2Vec's temporal contrast in time and memory.
-    """
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, temperature: float, block: int = GRAM_BLOCK_ROWS):
-        G, K2, _ = z.shape
-        K = K2 // 2
-        needs_grad = ctx.needs_input_grad[0]
-        zt = z.transpose(1, 2)
-        partner = ((torch.arange(K2, device=z.device) + K) % K2).expand(G, -1)
-        total = z.new_zeros(())
-        grad = torch.zeros_like(z) if needs_grad else None
-        for a in range(0, K2, block):
-            b = min(a + block, K2)
-            logits = torch.bmm(z[:, a:b], zt)  # G x (b - a) x 2K
-            if temperature != 1.0:
-                logits.div_(temperature)
-            logits.diagonal(offset=a, dim1=1, dim2=2).fill_(float("-inf"))
-            pos = logits.gather(2, partner[:, a:b].unsqueeze(-1)).squeeze(-1)
-            row_max = logits.amax(dim=-1, keepdim=True)
-            probs = logits.sub_(row_max).exp_()  # in place: exp(S - max)
-            row_sum = probs.sum(dim=-1, keepdim=True)
-            total += (row_max + row_sum.log()).squeeze(-1).sub_(pos).sum()
-            if needs_grad:
-                probs.div_(row_sum)  # softmax over the 2K - 1 candidates
-                grad[:, a:b] += torch.bmm(probs, z)
-                grad.baddbmm_(probs.transpose(1, 2), z[:, a:b])
-        if needs_grad:
-            swapped = torch.cat([z[:, K:], z[:, :K]], dim=1)  # Y Z
-            grad.sub_(swapped, alpha=2.0).div_(G * K2 * temperature)
-            ctx.save_for_backward(grad)
-        return total / (G * K2)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_out, None, None
-
-
 def nt_xent(za, zb, sim: str, temperature: float) -> torch.Tensor:
     """NT-Xent (Chen et al., SimCLR 2020) in the TS2Vec form: for each of the 2K items, the
     other 2K-1 items of its group are candidates and the other view of the same item is the
@@ -92,14 +40,14 @@ def nt_xent(za, zb, sim: str, temperature: float) -> torch.Tensor:
 
     Equal to TS2Vec's tril/triu construction, computed without copying the (G, 2K, 2K) logits:
     the self-similarity is set to -inf and the loss is logsumexp - positive logit. Dot and
-    cosine similarity use the Gram-matrix kernel :class:`_GramNTXent`.
+    cosine similarity use the Gram-matrix kernel :class:`GramNTXent`.
     """
     G, K, _ = za.shape
     if K < 2:
         return za.new_zeros(())
     z = torch.cat([za, zb], dim=1)  # G x 2K x D
     if sim in ("dot", "cosine"):
-        return _GramNTXent.apply(F.normalize(z, dim=-1) if sim == "cosine" else z, temperature)
+        return GramNTXent.apply(F.normalize(z, dim=-1) if sim == "cosine" else z, temperature)
     logits = similarity(z, z, sim)  # G x 2K x 2K
     if temperature != 1.0:
         logits = logits / temperature

@@ -93,7 +93,7 @@ def test_unknown_similarity_is_a_value_error():
 
 @pytest.mark.parametrize("sim,tau", [("dot", 1.0), ("dot", 0.2), ("cosine", 0.1)])
 def test_gram_kernel_matches_generic_nt_xent_and_gradcheck(sim, tau):
-    from search_spaces.losses import _GramNTXent, similarity
+    from search_spaces.losses import GramNTXent, similarity
     torch.manual_seed(0)
     z = torch.randn(3, 8, 5, dtype=torch.float64, requires_grad=True)
 
@@ -109,8 +109,24 @@ def test_gram_kernel_matches_generic_nt_xent_and_gradcheck(sim, tau):
     g_ours, = torch.autograd.grad(ours, z)
     g_ref, = torch.autograd.grad(generic(z), z)
     assert torch.allclose(g_ours, g_ref, atol=1e-10)
-    assert torch.autograd.gradcheck(lambda t: _GramNTXent.apply(t, tau), (z,))
+    assert torch.autograd.gradcheck(lambda t: GramNTXent.apply(t, tau), (z,))
     for block in (1, 3, 5):  # blocks of rows smaller than, and not dividing, 2K = 8
-        blocked = _GramNTXent.apply(F.normalize(z, dim=-1) if sim == "cosine" else z, tau, block)
+        blocked = GramNTXent.apply(F.normalize(z, dim=-1) if sim == "cosine" else z, tau, block)
         assert torch.allclose(blocked, ours)
         assert torch.allclose(torch.autograd.grad(blocked, z)[0], g_ref, atol=1e-10)
+
+
+def test_gram_kernel_is_stable_for_large_logits_and_single_rows():
+    """Logits in the hundreds (unnormalised TS2Vec representations) and bands of one row, whose
+    last row has no logit of its own band (all from earlier bands' columns)."""
+    from search_spaces.losses import GramNTXent
+    torch.manual_seed(1)
+    z = (30 * torch.randn(2, 10, 4, dtype=torch.float64)).requires_grad_()
+    logits = (z @ z.transpose(1, 2)).masked_fill(torch.eye(10, dtype=torch.bool), float("-inf"))
+    ref = (torch.logsumexp(logits, -1) - logits[:, torch.arange(10), (torch.arange(10) + 5) % 10]).mean()
+    g_ref, = torch.autograd.grad(ref, z)
+    for block in (1, 4, 10):
+        loss = GramNTXent.apply(z, 1.0, block)
+        g, = torch.autograd.grad(loss, z)
+        assert torch.isfinite(loss) and torch.allclose(loss, ref)
+        assert torch.allclose(g, g_ref, atol=1e-9)
