@@ -132,6 +132,16 @@ def preset(name: str) -> dict:
     return copy.deepcopy(PRESETS[name])
 
 
+def _copy_tree(value):
+    """Copy of a JSON-like tree of dicts and lists (tuples become lists); leaves are shared
+    (they are immutable scalars in a valid spec). Several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy_tree(v) for v in value]
+    return value
+
+
 def _float(value) -> float:
     return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
 
@@ -149,7 +159,7 @@ def canonical(spec: dict) -> dict:
     from .validation import validate
 
     validate(spec)
-    out = copy.deepcopy(spec)
+    out = _copy_tree(spec)
     for key in ("AugCell1", "AugCell2"):
         entries = [{"name": a["name"], "strength": _float(a["strength"])} for a in out[key]]
         ordered = [a for a in entries if a["name"] in ORDERED_AUGMENTATIONS]

@@ -30,6 +30,8 @@ def _is_int(value) -> bool:
 def _check_dict(path: str, value, keys: tuple) -> None:
     if not isinstance(value, dict):
         _fail(path, value, f"a dict with keys {list(keys)}")
+    if len(value) == len(keys) and all(k in value for k in keys):
+        return  # exactly the keys (the common case, checked without building sets)
     unknown = sorted(set(map(str, value)) - set(keys))
     if unknown:
         _fail(f"{path}.{unknown[0]}", "unknown key", f"keys {list(keys)}")
@@ -39,7 +41,10 @@ def _check_dict(path: str, value, keys: tuple) -> None:
 
 
 def _check_in(path: str, value, grid: tuple) -> None:
-    if isinstance(grid[0], str):
+    kind, grid_kind = type(value), type(grid[0])
+    if kind is str or kind is int or kind is float:  # fast path for plain JSON values
+        ok = (kind is grid_kind or (kind is int and grid_kind is float)) and value in grid
+    elif isinstance(grid[0], str):
         ok = isinstance(value, str) and value in grid
     elif isinstance(grid[0], int):
         ok = _is_int(value) and value in grid
