@@ -27,6 +27,10 @@ import torch
 
 #: Rows of a band of the logits (:class:`GramNTXent`).
 GRAM_BLOCK_ROWS = 256
+#: Memory (bytes) for the stored triangles of the groups processed at once: 256 MB holds three
+#: groups at 2K = 6000 (TS2Vec's temporal contrast at crop 3000) and bounds the workspace for
+#: large batches, whose (G, 2K, 2K) logits TS2Vec would hold whole.
+WORKSPACE_BYTES = 256 * 2**20
 
 _WORKSPACE: dict = {}
 
@@ -51,6 +55,12 @@ def _bands(K2: int, block: int) -> list:
     return out
 
 
+def _triangle_numel(K2: int, block: int) -> int:
+    """Elements of one group's stored bands (about K2^2 / 2)."""
+    first, _, offset = _bands(K2, block)[-1]
+    return offset + (K2 - first) ** 2
+
+
 def _update(m: torch.Tensor, l: torch.Tensor, s: torch.Tensor, dim: int) -> None:
     """Online softmax statistics: fold the logits ``s`` reduced over ``dim`` into the running
     max ``m`` and sum ``l`` (in place). Rows still without a finite logit keep m = finfo.min."""
@@ -60,43 +70,62 @@ def _update(m: torch.Tensor, l: torch.Tensor, s: torch.Tensor, dim: int) -> None
     m.copy_(m_new)
 
 
+def _groups_loss(z: torch.Tensor, temperature: float, block: int, needs_grad: bool) -> tuple:
+    """Unnormalised loss sum and gradient (or None) of the groups of ``z`` (g, 2K, D):
+    sum_r (lse_r - S_{r, partner(r)}) and (P + P^T) Z - 2 Y Z, both over all g groups."""
+    G, K2, _ = z.shape
+    K = K2 // 2
+    bands = _bands(K2, block)
+    ws = _workspace(G * _triangle_numel(K2, block), z.dtype, z.device)
+    m = torch.full((G, K2), torch.finfo(z.dtype).min, dtype=z.dtype, device=z.device)
+    l = torch.zeros_like(m)
+    stored = []
+    for a, b, offset in bands:
+        s = ws[G * offset:G * (offset + (b - a) * (K2 - a))].view(G, b - a, K2 - a)
+        torch.bmm(z[:, a:b], z[:, a:].transpose(1, 2), out=s)
+        if temperature != 1.0:
+            s.div_(temperature)
+        lower = torch.ones(b - a, b - a, dtype=torch.bool, device=z.device).tril_()
+        s[:, :, :b - a].masked_fill_(lower, float("-inf"))
+        _update(m[:, a:b], l[:, a:b], s, dim=2)
+        _update(m[:, a:], l[:, a:], s, dim=1)
+        stored.append(s)
+    lse = l.log_().add_(m)
+    pos = (z[:, :K] * z[:, K:]).sum(-1) / temperature  # S_{k, K+k}
+    total = lse.sum() - 2 * pos.sum()
+    if not needs_grad:
+        return total, None
+    grad = torch.zeros_like(z)
+    for (a, b, _), s in zip(bands, stored):
+        q = (s - lse[:, a:b].unsqueeze(2)).exp_()
+        q.add_(s.sub_(lse[:, a:].unsqueeze(1)).exp_())  # (P + P^T) on the band
+        grad[:, a:b].baddbmm_(q, z[:, a:])
+        grad[:, a:].baddbmm_(q.transpose(1, 2), z[:, a:b])
+    swapped = torch.cat([z[:, K:], z[:, :K]], dim=1)  # Y Z
+    return total, grad.sub_(swapped, alpha=2.0)
+
+
 class GramNTXent(torch.autograd.Function):
     """NT-Xent over the Gram logits of ``z`` (G, 2K, D) -> scalar, items k and K + k of a group
     being the positive pair; see the module docstring for the method. ``apply(z, tau, block)``.
-    The gradient is formed in the forward pass (the loss is the graph's last node)."""
+    The gradient is formed in the forward pass (the loss is the graph's last node). Groups are
+    independent, so they are taken as many at a time as fit :data:`WORKSPACE_BYTES` (at least
+    one): the stored triangles never need more memory than that or than one group's."""
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, temperature: float, block: int = GRAM_BLOCK_ROWS):
         G, K2, _ = z.shape
-        K = K2 // 2
-        bands = _bands(K2, block)
-        ws = _workspace(G * (bands[-1][2] + (K2 - bands[-1][0]) ** 2), z.dtype, z.device)
-        m = torch.full((G, K2), torch.finfo(z.dtype).min, dtype=z.dtype, device=z.device)
-        l = torch.zeros_like(m)
-        stored = []
-        for a, b, offset in bands:
-            s = ws[G * offset:G * (offset + (b - a) * (K2 - a))].view(G, b - a, K2 - a)
-            torch.bmm(z[:, a:b], z[:, a:].transpose(1, 2), out=s)
-            if temperature != 1.0:
-                s.div_(temperature)
-            lower = torch.ones(b - a, b - a, dtype=torch.bool, device=z.device).tril_()
-            s[:, :, :b - a].masked_fill_(lower, float("-inf"))
-            _update(m[:, a:b], l[:, a:b], s, dim=2)
-            _update(m[:, a:], l[:, a:], s, dim=1)
-            stored.append(s)
-        lse = l.log_().add_(m)
-        pos = (z[:, :K] * z[:, K:]).sum(-1) / temperature  # S_{k, K+k}
-        total = lse.sum() - 2 * pos.sum()
-        if ctx.needs_input_grad[0]:
-            grad = torch.zeros_like(z)
-            for (a, b, _), s in zip(bands, stored):
-                q = (s - lse[:, a:b].unsqueeze(2)).exp_()
-                q.add_(s.sub_(lse[:, a:].unsqueeze(1)).exp_())  # (P + P^T) on the band
-                grad[:, a:b].baddbmm_(q, z[:, a:])
-                grad[:, a:].baddbmm_(q.transpose(1, 2), z[:, a:b])
-            swapped = torch.cat([z[:, K:], z[:, :K]], dim=1)  # Y Z
-            grad.sub_(swapped, alpha=2.0).div_(G * K2 * temperature)
-            ctx.save_for_backward(grad)
+        per_group = _triangle_numel(K2, block) * z.element_size()
+        step = max(1, WORKSPACE_BYTES // per_group)
+        needs_grad = ctx.needs_input_grad[0]
+        total, grads = z.new_zeros(()), []
+        for g in range(0, G, step):
+            part, grad = _groups_loss(z[g:g + step], temperature, block, needs_grad)
+            total += part
+            grads.append(grad)
+        if needs_grad:
+            grad = grads[0] if len(grads) == 1 else torch.cat(grads)
+            ctx.save_for_backward(grad.div_(G * K2 * temperature))
         return total / (G * K2)
 
     @staticmethod

@@ -130,3 +130,18 @@ def test_gram_kernel_is_stable_for_large_logits_and_single_rows():
         g, = torch.autograd.grad(loss, z)
         assert torch.isfinite(loss) and torch.allclose(loss, ref)
         assert torch.allclose(g, g_ref, atol=1e-9)
+
+
+def test_gram_kernel_takes_groups_in_chunks_under_the_workspace_budget(monkeypatch):
+    """A budget below one group's triangle: the groups go one at a time, same loss and grad."""
+    from search_spaces import gram_ntxent
+    torch.manual_seed(2)
+    z = torch.randn(3, 12, 4, dtype=torch.float64, requires_grad=True)
+    whole = gram_ntxent.GramNTXent.apply(z, 0.5, 5)
+    g_whole, = torch.autograd.grad(whole, z)
+    monkeypatch.setattr(gram_ntxent, "WORKSPACE_BYTES", 8)
+    monkeypatch.setattr(gram_ntxent, "_WORKSPACE", {})
+    parts = gram_ntxent.GramNTXent.apply(z, 0.5, 5)
+    assert gram_ntxent._WORKSPACE[(torch.float64, "cpu")].numel() == gram_ntxent._triangle_numel(12, 5)
+    assert torch.allclose(parts, whole)
+    assert torch.allclose(torch.autograd.grad(parts, z)[0], g_whole, atol=1e-12)
