@@ -2,7 +2,7 @@
 
 ``graph``: a spec as a graph with operations as nodes (:func:`spec_to_graph` as networkx,
 :func:`spec_to_data` as torch_geometric ``Data``, :class:`PairData` for batched pairs).
-``tahc``: the task-aware comparator T-AHC (:class:`TAHC`, :func:`train_tahc`, :func:`rank`,
+``tahc``: the task-aware comparator T-AHC (:class:`TAHC`, :class:`TAHCEnsemble`, :func:`train_tahc`, :func:`rank`,
 :func:`save`, :func:`load`).
 
 Imports ``search_spaces`` only of the project (never ``nas``, ``downstream`` or ``seeds``).
@@ -15,7 +15,7 @@ from .graph import (
     spec_to_data,
     spec_to_graph,
 )
-from .tahc import TAHC, load, rank, save, train_tahc
+from .tahc import TAHC, TAHCEnsemble, load, rank, save, train_tahc
 
-__all__ = ["NUM_FEATURES", "TAHC", "PairData", "graph_key", "load", "node_features", "rank",
+__all__ = ["NUM_FEATURES", "TAHC", "TAHCEnsemble", "PairData", "graph_key", "load", "node_features", "rank",
            "save", "spec_to_data", "spec_to_graph", "train_tahc"]

@@ -145,6 +145,35 @@ class TAHC(nn.Module):
         return torch.sigmoid(score_a - score_b)
 
 
+class TAHCEnsemble(nn.Module):
+    """The mean score of M :class:`TAHC` members of one configuration trained from different
+    seeds (a deep ensemble, Lakshminarayanan et al., NeurIPS 2017): ranking M models' average
+    damps the winner's curse of taking the top of tens of thousands of candidates by one
+    model's score. ``P(a better than b) = sigmoid(mean_m s_m(a) - mean_m s_m(b))`` stays
+    antisymmetric; the interface is that of :class:`TAHC`.
+
+    Raises:
+        ValueError: no members, or members of different configurations.
+    """
+
+    score = TAHC.score
+    _side = TAHC._side
+    forward = TAHC.forward
+
+    def __init__(self, members: list):
+        super().__init__()
+        if not members or any(m.config != members[0].config for m in members):
+            raise ValueError("TAHCEnsemble: got no members or members of different "
+                             "configurations; allowed: >= 1 TAHC of one configuration")
+        self.members = nn.ModuleList(members)
+        self.use_task = members[0].use_task
+        self.config = {**members[0].config, "n_members": len(members)}
+
+    def _score(self, x, edge_index, batch, n_graphs: int, task) -> torch.Tensor:
+        return torch.stack([m._score(x, edge_index, batch, n_graphs, task)
+                            for m in self.members]).mean(0)
+
+
 def _group_by_task(records: list, task_features) -> dict:
     """task_id -> indices of the records with a finite val_mse (insertion order)."""
     groups = defaultdict(list)
@@ -214,7 +243,7 @@ def _run_epoch(model, opt, rng, graphs, tasks, mse, groups, pairs_per_task) -> t
 def train_tahc(records: list, task_features: dict | None, epochs: int = 30,
                pairs_per_task: int = 256, seed: int = 0, use_task: bool = True,
                lr: float = 1e-3, hidden: int = 64, layers: int = 3,
-               num_threads: int | None = 1) -> tuple:
+               num_threads: int | None = 1, members: int = 1) -> tuple:
     """Train a :class:`TAHC` (BCE, Adam) on pairs drawn within each task (AutoCTS++ T-AHC).
 
     Args:
@@ -227,10 +256,12 @@ def train_tahc(records: list, task_features: dict | None, epochs: int = 30,
             of :data:`TRAIN_BATCH_PAIRS` pairs.
         seed: seeds the weights and the pair sampling (runs are deterministic on CPU).
         num_threads: torch threads during training (restored after; None: unchanged).
+        members: M > 1 trains M models with seeds ``seed``, ``seed + 1``, ... and returns their
+            :class:`TAHCEnsemble` (M times the training time).
 
     Returns:
-        (model in eval mode, history): history holds one dict per epoch with ``epoch``,
-        ``loss`` (mean BCE) and ``acc`` (pairwise training accuracy).
+        (model in eval mode, history): history holds one dict per epoch (and member) with
+        ``member``, ``epoch``, ``loss`` (mean BCE) and ``acc`` (pairwise training accuracy).
 
     Raises:
         ValueError: no records, a record's task has no features, task vectors differ in length, no task
@@ -238,6 +269,8 @@ def train_tahc(records: list, task_features: dict | None, epochs: int = 30,
     """
     if not records:
         raise ValueError("records: got an empty list; allowed: records of at least one task")
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ValueError(f"members: got {members!r}; allowed: an int >= 1")
     if use_task and not task_features:
         raise ValueError("task_features: got none; allowed: a dict task_id -> vector when "
                          "use_task is True")
@@ -245,16 +278,19 @@ def train_tahc(records: list, task_features: dict | None, epochs: int = 30,
     mse = np.array([float(r["val_mse"]) for r in records])
     tasks = _task_matrix(records, task_features, use_task)
     graphs = [spec_to_data(r["spec"]) for r in records]  # each spec encoded once, by index
-    rng = np.random.default_rng(seed)
+    models, history = [], []
     with _torch_threads(num_threads):
-        torch.manual_seed(seed)
-        model = TAHC(NUM_FEATURES, tasks.size(1), hidden, layers, use_task)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        history = []
-        for epoch in range(epochs):
-            loss, acc = _run_epoch(model, opt, rng, graphs, tasks, mse, groups, pairs_per_task)
-            history.append({"epoch": epoch, "loss": loss, "acc": acc})
-    return model.eval(), history
+        for member in range(members):
+            rng = np.random.default_rng(seed + member)
+            torch.manual_seed(seed + member)
+            model = TAHC(NUM_FEATURES, tasks.size(1), hidden, layers, use_task)
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
+            for epoch in range(epochs):
+                loss, acc = _run_epoch(model, opt, rng, graphs, tasks, mse, groups,
+                                       pairs_per_task)
+                history.append({"member": member, "epoch": epoch, "loss": loss, "acc": acc})
+            models.append(model.eval())
+    return (models[0] if members == 1 else TAHCEnsemble(models).eval()), history
 
 
 def _task_vector(model: TAHC, task_feature):
@@ -267,7 +303,7 @@ def _task_vector(model: TAHC, task_feature):
     return torch.as_tensor(np.asarray(task_feature, dtype=np.float32).reshape(-1))
 
 
-def rank(model: TAHC, specs: list, task_feature=None, batch_size: int = 1024,
+def rank(model, specs: list, task_feature=None, batch_size: int = 1024,
          num_threads: int | None = 1) -> np.ndarray:
     """Scores (N,) float32 of ``specs`` for one task (higher = predicted better): one graph
     encoding per spec, ``batch_size`` graphs per forward pass, eval mode, no grad, with
@@ -291,19 +327,23 @@ def rank(model: TAHC, specs: list, task_feature=None, batch_size: int = 1024,
     return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
 
 
-def save(model: TAHC, path) -> None:
+def save(model, path) -> None:
     """Write ``{"config": dict, "state_dict": ...}`` to ``path`` (readable with
     ``torch.load(path, weights_only=True)``)."""
     torch.save({"config": dict(model.config), "state_dict": model.state_dict()}, path)
 
 
-def load(path) -> TAHC:
-    """Rebuild a :class:`TAHC` written by :func:`save` (eval mode).
+def load(path):
+    """Rebuild a :class:`TAHC` or :class:`TAHCEnsemble` written by :func:`save` (eval mode).
 
     Raises:
         FileNotFoundError: no such file. KeyError / RuntimeError: not a saved TAHC.
     """
     obj = torch.load(path, weights_only=True)
-    model = TAHC(**obj["config"])
+    config = dict(obj["config"])
+    n_members = config.pop("n_members", 1)
+    model = TAHC(**config)
+    if n_members > 1:
+        model = TAHCEnsemble([TAHC(**config) for _ in range(n_members)])
     model.load_state_dict(obj["state_dict"])
     return model.eval()

@@ -12,6 +12,7 @@ import search_spaces as ss
 from comparator import (
     NUM_FEATURES,
     TAHC,
+    TAHCEnsemble,
     PairData,
     load,
     rank,
@@ -136,3 +137,28 @@ def test_errors(trained):
         rank(model, [ss.preset("ts2vec")], None)
     with pytest.raises(ValueError, match="use_task"):
         TAHC(NUM_FEATURES, 0)
+
+
+def test_ensemble_is_the_mean_of_its_members_and_round_trips(tmp_path):
+    """members=M trains seeds s, s+1, ...: member k equals a single model of seed s+k, the
+    ensemble's score is their mean, P(a, b) stays antisymmetric, and save/load keeps it."""
+    records = _records(np.random.default_rng(7), 20)
+    ens, history = train_tahc(records, TASKS, epochs=2, pairs_per_task=64, seed=3, members=2)
+    assert isinstance(ens, TAHCEnsemble) and len(history) == 4
+    assert [h["member"] for h in history] == [0, 0, 1, 1]
+    singles = [train_tahc(records, TASKS, epochs=2, pairs_per_task=64, seed=s)[0] for s in (3, 4)]
+    specs = [ss.sample(np.random.default_rng(s)) for s in range(12)]
+    mean = np.mean([rank(m, specs, TASKS["up"]) for m in singles], axis=0)
+    np.testing.assert_allclose(rank(ens, specs, TASKS["up"]), mean, atol=1e-6)
+    with torch.no_grad():
+        p_ab = ens(next(iter(_pair_loader(specs[:6], specs[6:], TASKS["up"]))))
+        p_ba = ens(next(iter(_pair_loader(specs[6:], specs[:6], TASKS["up"]))))
+    torch.testing.assert_close(p_ab + p_ba, torch.ones(6), atol=1e-6, rtol=0)
+    save(ens, tmp_path / "ens.pt")
+    assert torch.load(tmp_path / "ens.pt", weights_only=True)["config"]["n_members"] == 2
+    np.testing.assert_array_equal(rank(load(tmp_path / "ens.pt"), specs, TASKS["up"]),
+                                  rank(ens, specs, TASKS["up"]))
+    with pytest.raises(ValueError, match="members"):
+        train_tahc(records, TASKS, epochs=1, members=0)
+    with pytest.raises(ValueError, match="configurations"):
+        TAHCEnsemble([singles[0], TAHC(NUM_FEATURES, 2, hidden=8)])
