@@ -38,6 +38,9 @@ def cmd_comparator(args) -> int:
     if args.comparator_command == "reference":
         print(json.dumps(zeroshot.train_reference(args.profile, args.seed)))
         return 0
+    for name in ("epochs", "members"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name}: got {getattr(args, name)}; allowed: an int >= 1")
     try:
         records = read_records(args.records)
     except OSError as exc:
@@ -46,7 +49,7 @@ def cmd_comparator(args) -> int:
         features = zeroshot.load_features(records, args.data_dir)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    kw = {"epochs": args.epochs, "seed": args.seed}
+    kw = {"epochs": args.epochs, "seed": args.seed, "members": args.members}
     if args.comparator_command == "train":
         meta = zeroshot.train(records, features, args.out or zeroshot.WEIGHTS_DIR, **kw)
         print(json.dumps({k: v for k, v in meta.items() if k != "norm"}, indent=2))
@@ -132,6 +135,9 @@ def add_zeroshot_parsers(sub) -> None:
         p.add_argument("--data-dir", default=None)
         p.add_argument("--epochs", type=int, default=30)
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--members", type=int, default=1,
+                       help="train M comparators (seeds S, S+1, ...) and rank by their mean "
+                            "score (default 1)")
         if name == "train":
             p.add_argument("--out", default=None, help="weights folder (default: shipped)")
         else:

@@ -139,6 +139,9 @@ def test_query_cli_refuses_bad_input_before_work(tmp_path, capsys):
     assert "no trained comparator" in capsys.readouterr().err
     assert main(["query", "--data", "co2", "--horizon", "4000"]) == 2
     assert "H=4000 is too long" in capsys.readouterr().err
+    assert main(["comparator", "train", "--members", "0", "--out", str(tmp_path / "w")]) == 2
+    assert "--members: got 0" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
 
 
 def test_shipped_comparator_ranks_20000_candidates(capsys):
