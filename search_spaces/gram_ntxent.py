@@ -19,7 +19,9 @@ where P is the row softmax and Y Z is Z with its two halves swapped. Each unorde
 is stored once, so a step costs 1.5 matrix products of size 2K x 2K x D instead of 3 (forward
 logits, then P Z and P^T Z). The stored upper triangle lives in a workspace kept between calls:
 a freshly allocated buffer of this size (up to 144 MB at 2K = 6000, G = 2) is page-faulted in on
-every step, which costs more than the products it holds.
+every step, which costs more than the products it holds. The workspace is one per process
+(and dtype): two threads must not run this kernel at the same time (training runs one trial
+per process; Ray workers are processes).
 """
 from __future__ import annotations
 
