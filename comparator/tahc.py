@@ -343,8 +343,7 @@ def load(path):
     obj = torch.load(path, weights_only=True)
     config = dict(obj["config"])
     n_members = config.pop("n_members", 1)
-    model = TAHC(**config)
-    if n_members > 1:
-        model = TAHCEnsemble([TAHC(**config) for _ in range(n_members)])
+    model = (TAHCEnsemble([TAHC(**config) for _ in range(n_members)]) if n_members > 1
+             else TAHC(**config))
     model.load_state_dict(obj["state_dict"])
     return model.eval()

@@ -57,9 +57,9 @@ def _bands(K2: int, block: int) -> list:
     return out
 
 
-def _triangle_numel(K2: int, block: int) -> int:
-    """Elements of one group's stored bands (about K2^2 / 2)."""
-    first, _, offset = _bands(K2, block)[-1]
+def _triangle_numel(bands: list, K2: int) -> int:
+    """Elements of one group's stored ``bands`` (:func:`_bands`; about K2^2 / 2)."""
+    first, _, offset = bands[-1]
     return offset + (K2 - first) ** 2
 
 
@@ -72,23 +72,24 @@ def _update(m: torch.Tensor, l: torch.Tensor, s: torch.Tensor, dim: int) -> None
     m.copy_(m_new)
 
 
-def _groups_loss(z: torch.Tensor, temperature: float, block: int, needs_grad: bool) -> tuple:
-    """Unnormalised loss sum and gradient (or None) of the groups of ``z`` (g, 2K, D):
-    sum_r (lse_r - S_{r, partner(r)}) and (P + P^T) Z - 2 Y Z, both over all g groups."""
+def _groups_loss(z: torch.Tensor, temperature: float, bands: list, needs_grad: bool) -> tuple:
+    """Unnormalised loss sum and gradient (or None) of the groups of ``z`` (g, 2K, D) over the
+    row ``bands`` (:func:`_bands`): sum_r (lse_r - S_{r, partner(r)}) and (P + P^T) Z - 2 Y Z,
+    both over all g groups."""
     G, K2, _ = z.shape
     K = K2 // 2
-    bands = _bands(K2, block)
-    ws = _workspace(G * _triangle_numel(K2, block), z.dtype, z.device)
+    ws = _workspace(G * _triangle_numel(bands, K2), z.dtype, z.device)
     m = torch.full((G, K2), torch.finfo(z.dtype).min, dtype=z.dtype, device=z.device)
     l = torch.zeros_like(m)
+    rows = bands[0][1]  # the widest band; the last one may be narrower
+    lower = torch.ones(rows, rows, dtype=torch.bool, device=z.device).tril_()  # incl. diagonal
     stored = []
     for a, b, offset in bands:
         s = ws[G * offset:G * (offset + (b - a) * (K2 - a))].view(G, b - a, K2 - a)
         torch.bmm(z[:, a:b], z[:, a:].transpose(1, 2), out=s)
         if temperature != 1.0:
             s.div_(temperature)
-        lower = torch.ones(b - a, b - a, dtype=torch.bool, device=z.device).tril_()
-        s[:, :, :b - a].masked_fill_(lower, float("-inf"))
+        s[:, :, :b - a].masked_fill_(lower[:b - a, :b - a], float("-inf"))
         _update(m[:, a:b], l[:, a:b], s, dim=2)
         _update(m[:, a:], l[:, a:], s, dim=1)
         stored.append(s)
@@ -117,12 +118,12 @@ class GramNTXent(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: torch.Tensor, temperature: float, block: int = GRAM_BLOCK_ROWS):
         G, K2, _ = z.shape
-        per_group = _triangle_numel(K2, block) * z.element_size()
-        step = max(1, WORKSPACE_BYTES // per_group)
+        bands = _bands(K2, block)
+        step = max(1, WORKSPACE_BYTES // (_triangle_numel(bands, K2) * z.element_size()))
         needs_grad = ctx.needs_input_grad[0]
         total, grads = z.new_zeros(()), []
         for g in range(0, G, step):
-            part, grad = _groups_loss(z[g:g + step], temperature, block, needs_grad)
+            part, grad = _groups_loss(z[g:g + step], temperature, bands, needs_grad)
             total += part
             grads.append(grad)
         if needs_grad:
