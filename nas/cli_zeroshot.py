@@ -11,13 +11,13 @@ def cmd_seeds(args) -> int:
 
     try:
         if args.seeds_command == "export":
-            counts = seeds.export(args.run_dir, args.out)
+            counts = seeds.export(args.run_dir, args.out, merge=args.merge)
             print(json.dumps(counts))
             return 0
         given = {"per_task": args.per_task, "shared": args.shared, "profile": args.profile,
                  "seed": args.seed, "probe_stride": args.probe_stride,
                  "max_cost": args.max_cost, "data_dir": args.data_dir,
-                 "noise_specs": args.noise_specs,
+                 "noise_specs": args.noise_specs, "skip_exported": args.skip_exported,
                  "workers": args.workers, "trial_timeout": args.trial_timeout,
                  "address": args.address}
         if args.suite != "default":
@@ -119,11 +119,16 @@ def add_zeroshot_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-dir", default="runs/seeds")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--skip-exported", default=None, metavar="DIR",
+                   help="skip the trials whose records DIR (an export of the same plan) "
+                        "already holds: continue a plan without its run directory")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_seeds)
     p = seeds.add_parser("export", help="write records.jsonl and noise.jsonl")
     p.add_argument("--run-dir", default="runs/seeds")
     p.add_argument("--out", default="seeds")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the records already in --out and add this run's new ones")
     p.set_defaults(func=cmd_seeds)
 
     comp = sub.add_parser("comparator", help="train or evaluate the T-AHC comparator"

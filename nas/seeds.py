@@ -29,13 +29,15 @@ from .store import RunStore
 from .trial import run_trial
 
 PLAN_FILE = "seeds.json"
+PLAN_FILE_EXPORTED = "plan.json"
 NOISE_SLICES = ("ETTh1-u-0-4000", "weather-m5-20000-24000")
 PLAN_KEYS = ("per_task", "shared", "profile", "seed", "probe_stride", "max_cost",
              "noise_specs", "noise_slices", "slices")
 DEFAULTS = {"per_task": 50, "shared": 24, "profile": "seed", "seed": 0, "probe_stride": "auto",
             "max_cost": 1.5, "noise_specs": 50,
             "noise_slices": None,
-            "slices": list(SLICES), "data_dir": None, "workers": 1, "cpus_per_trial": 1,
+            "slices": list(SLICES), "data_dir": None, "skip_exported": None,
+            "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": 240.0, "max_retries": 3, "address": None}
 
 
@@ -77,7 +79,30 @@ def check_seed_config(config: dict) -> dict:
     for sid in config["noise_slices"]:
         if sid not in ids:
             raise ValueError(f"noise_slices: got {sid!r}; allowed: {ids}")
+    if config["skip_exported"] is not None:
+        _check_exported(config)
     return config
+
+
+def _check_exported(config: dict) -> None:
+    """``--skip-exported DIR``: DIR must hold an export of the same plan."""
+    out = Path(config["skip_exported"])
+    if not (out / PLAN_FILE_EXPORTED).is_file():
+        raise ValueError(f"--skip-exported: got {str(out)!r}; allowed: a directory written by "
+                         f"`ctsnas seeds export` (with {PLAN_FILE_EXPORTED})")
+    stored = json.loads((out / PLAN_FILE_EXPORTED).read_text())
+    for key in PLAN_KEYS:
+        if json.dumps(stored[key]) != json.dumps(config[key]):
+            raise ValueError(f"--skip-exported: {key} is {config[key]!r} but {out} was "
+                             f"exported from {stored[key]!r}; allowed: the same plan")
+
+
+def exported_jobs(out_dir) -> set:
+    """(slice_id, spec_hash, seed) of every record exported into ``out_dir``."""
+    out_dir = Path(out_dir)
+    return {(r["task"]["slice_id"], r["spec_hash"], r["seed"])
+            for name in ("records.jsonl", "noise.jsonl") if (out_dir / name).is_file()
+            for r in read_records(out_dir / name)}
 
 
 def _positive_int(config: dict, key: str) -> None:
@@ -183,6 +208,10 @@ def generate(config: dict, run_dir, resume: bool = False, progress: bool = True,
         if p < config["noise_specs"]:
             jobs += [(f"noise-seed{config['seed'] + 1}/{sid}", p, plans[sid][p])
                      for sid in config["noise_slices"]]
+    if config["skip_exported"] is not None:
+        done = exported_jobs(config["skip_exported"])
+        jobs = [j for j in jobs if (j[0].rsplit("/", 1)[-1], ss.spec_hash(j[2]),
+                                    runner.lanes[j[0]]["seed"]) not in done]
     try:
         runner.run_jobs(jobs, progress)
     finally:
@@ -235,28 +264,44 @@ def lane_records(run_dir, key: str, plan: dict) -> list:
     return out
 
 
-def export(run_dir, out_dir) -> dict:
+def export(run_dir, out_dir, merge: bool = False) -> dict:
     """``ctsnas seeds export``: write ``records.jsonl`` (main lanes) and ``noise.jsonl`` (the
     second-seed lanes) into ``out_dir``; returns {file: number of records}.
 
+    With ``merge`` the records already in ``out_dir`` are kept and the run's records are added
+    unless the same (task, spec, seed) is there: a run made with ``--skip-exported out_dir``
+    continues the exported plan (e.g. from a fresh clone, where the run directory is gone).
+    ``plan.json`` keeps the first run's plan and lists the merged runs under ``merged``.
+
     Raises:
-        ValueError: ``run_dir`` holds no seed generation.
+        ValueError: ``run_dir`` holds no seed generation; with ``merge``, ``out_dir`` holds
+            an export of another plan.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     path = run_dir / PLAN_FILE
     if not path.is_file():
         raise ValueError(f"RUN_DIR: {run_dir} holds no seed generation (no {PLAN_FILE})")
     plan = json.loads(path.read_text())
+    out_plan = plan
+    if merge and (out_dir / PLAN_FILE_EXPORTED).is_file():
+        _check_exported({**plan, "skip_exported": out_dir})
+        out_plan = json.loads((out_dir / PLAN_FILE_EXPORTED).read_text())
+        out_plan["merged"] = out_plan.get("merged", []) + [
+            {k: plan[k] for k in ("code_version", "started_at")}]
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name, noise in (("records.jsonl", False), ("noise.jsonl", True)):
         keys = [str(p.relative_to(run_dir)) for p in _lane_dirs(run_dir)]
         keys = [k for k in keys if k.startswith("noise-") == noise]
         recs = [r for k in keys for r in lane_records(run_dir, k, plan)]
+        if merge and (out_dir / name).is_file():
+            old = read_records(out_dir / name)
+            have = {(r["task_id"], r["spec_hash"], r["seed"]) for r in old}
+            recs = old + [r for r in recs if (r["task_id"], r["spec_hash"], r["seed"]) not in have]
         with open(out_dir / name, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in recs)
         counts[name] = len(recs)
-    (out_dir / "plan.json").write_text(json.dumps(plan, indent=2))
+    (out_dir / PLAN_FILE_EXPORTED).write_text(json.dumps(out_plan, indent=2))
     return counts
 
 
