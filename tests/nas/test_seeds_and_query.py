@@ -69,6 +69,37 @@ def test_generation_writes_one_record_per_task_and_spec_and_resumes(seed_run, da
                        resume=True, progress=False)
 
 
+def test_a_partial_export_is_continued_without_its_run_directory(seed_run, data_dir,
+                                                                 tmp_path):
+    run, _ = seed_run
+    out = tmp_path / "exported"
+    seeds.export(run, out)
+    full = {n: seeds.read_records(out / n) for n in ("records.jsonl", "noise.jsonl")}
+    # drop one spec of one slice (both horizons) and one noise trial, as an unfinished plan
+    gone = full["records.jsonl"][-1]
+    keep = [r for r in full["records.jsonl"] if (r["task"]["slice_id"], r["spec_hash"])
+            != (gone["task"]["slice_id"], gone["spec_hash"])]
+    (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep))
+    (out / "noise.jsonl").write_text("".join(json.dumps(r) + "\n"
+                                             for r in full["noise.jsonl"][:-2]))
+    config = {**CONFIG, "data_dir": str(data_dir), "skip_exported": str(out)}
+    summary = seeds.generate(config, tmp_path / "more", progress=False)
+    assert summary["trials"] == 2 and summary["ok"] == 2  # only the missing ones ran
+    counts = seeds.export(tmp_path / "more", out, merge=True)
+    assert counts == {n: len(v) for n, v in full.items()}
+    merged = seeds.read_records(out / "records.jsonl")
+    assert len({(r["task_id"], r["spec_hash"], r["seed"]) for r in merged}) == len(merged)
+    assert any(r["spec_hash"] == gone["spec_hash"] for r in merged)
+    plan = json.loads((out / "plan.json").read_text())
+    assert len(plan["merged"]) == 1 and plan["per_task"] == CONFIG["per_task"]
+    with pytest.raises(ValueError, match="--skip-exported: per_task is 4 but"):
+        seeds.generate({**config, "per_task": 4}, tmp_path / "other", progress=False)
+    with pytest.raises(ValueError, match="--skip-exported: got .* allowed: a directory"):
+        seeds.generate({**config, "skip_exported": str(tmp_path)}, tmp_path / "other",
+                       progress=False)
+    assert not (tmp_path / "other").exists()
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"shared": 5}, "--shared: got 5"),
     ({"per_task": 0}, "--per-task: got 0"),
