@@ -265,8 +265,9 @@ def lane_records(run_dir, key: str, plan: dict) -> list:
 
 
 def export(run_dir, out_dir, merge: bool = False) -> dict:
-    """``ctsnas seeds export``: write ``records.jsonl`` (main lanes) and ``noise.jsonl`` (the
-    second-seed lanes) into ``out_dir``; returns {file: number of records}.
+    """``ctsnas seeds export``: write ``records.jsonl`` (main lanes), ``noise.jsonl`` (the
+    second-seed lanes), ``plan.json`` and ``noise_ceiling.json`` (:func:`noise_ceiling` of the
+    two) into ``out_dir``; returns {file: number of records, "noise_ceiling": mean tau}.
 
     With ``merge`` the records already in ``out_dir`` are kept and the run's records are added
     unless the same (task, spec, seed) is there: a run made with ``--skip-exported out_dir``
@@ -302,7 +303,10 @@ def export(run_dir, out_dir, merge: bool = False) -> dict:
             fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in recs)
         counts[name] = len(recs)
     (out_dir / PLAN_FILE_EXPORTED).write_text(json.dumps(out_plan, indent=2))
-    return counts
+    ceiling = noise_ceiling(*(read_records(out_dir / n) for n in ("records.jsonl",
+                                                                   "noise.jsonl")))
+    (out_dir / "noise_ceiling.json").write_text(json.dumps(ceiling, indent=2))
+    return counts | {"noise_ceiling": ceiling["mean_tau"]}
 
 
 def read_records(path) -> list:

@@ -43,7 +43,9 @@ def test_generation_writes_one_record_per_task_and_spec_and_resumes(seed_run, da
     run, summary = seed_run
     assert summary["trials"] == 2 * 3 + 2 * 2 and summary["ok"] == 10  # + 2 noise lanes
     counts = seeds.export(run, tmp_path)
-    assert counts == {"records.jsonl": 2 * 2 * 3, "noise.jsonl": 2 * 2 * 2}
+    ceiling = json.loads((tmp_path / "noise_ceiling.json").read_text())
+    assert counts == {"records.jsonl": 2 * 2 * 3, "noise.jsonl": 2 * 2 * 2,
+                      "noise_ceiling": ceiling["mean_tau"]}
     recs = seeds.read_records(tmp_path / "records.jsonl")
     assert len({r["task_id"] for r in recs}) == 4
     assert all(r["dataset"] == "illness" and r["val_mse"] > 0 and r["code_version"]
@@ -56,7 +58,7 @@ def test_generation_writes_one_record_per_task_and_spec_and_resumes(seed_run, da
     assert len(a & b) == 2 and ss.spec_hash(ss.preset("ts2vec")) in a & b
     noise = seeds.read_records(tmp_path / "noise.jsonl")
     assert {r["seed"] for r in noise} == {1}
-    ceiling = seeds.noise_ceiling(recs, noise)
+    assert ceiling == seeds.noise_ceiling(recs, noise)
     assert set(ceiling["n_specs"].values()) == {2}
     # resume: nothing re-runs; another plan in the same folder is refused
     again = seeds.generate({**CONFIG, "data_dir": str(data_dir)}, run, resume=True,
@@ -86,7 +88,7 @@ def test_a_partial_export_is_continued_without_its_run_directory(seed_run, data_
     summary = seeds.generate(config, tmp_path / "more", progress=False)
     assert summary["trials"] == 2 and summary["ok"] == 2  # only the missing ones ran
     counts = seeds.export(tmp_path / "more", out, merge=True)
-    assert counts == {n: len(v) for n, v in full.items()}
+    assert {n: counts[n] for n in full} == {n: len(v) for n, v in full.items()}
     merged = seeds.read_records(out / "records.jsonl")
     assert len({(r["task_id"], r["spec_hash"], r["seed"]) for r in merged}) == len(merged)
     assert any(r["spec_hash"] == gone["spec_hash"] for r in merged)
