@@ -121,7 +121,8 @@ def add_zeroshot_parsers(sub) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--skip-exported", default=None, metavar="DIR",
                    help="skip the trials whose records DIR (an export of the same plan) "
-                        "already holds: continue a plan without its run directory")
+                        "already holds: continue a plan without its run directory (failed "
+                        "trials are not exported, so they run again)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_seeds)
     p = seeds.add_parser("export", help="write records.jsonl and noise.jsonl")
