@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,6 +101,19 @@ def test_a_partial_export_is_continued_without_its_run_directory(seed_run, data_
         seeds.generate({**config, "skip_exported": str(tmp_path)}, tmp_path / "other",
                        progress=False)
     assert not (tmp_path / "other").exists()
+
+
+def test_shipped_seeds_meet_the_suite_and_noise_sizes():
+    """The shipped records: >= 1,200 over >= 24 tasks; the seed-to-seed noise measured on
+    >= 50 specs of >= 3 tasks, and noise_ceiling.json is what the records give."""
+    out = Path(seeds.__file__).resolve().parents[1] / "seeds"
+    recs, noise = (seeds.read_records(out / n) for n in ("records.jsonl", "noise.jsonl"))
+    assert len(recs) >= 1200 and len({r["task_id"] for r in recs}) >= 24
+    keys = [(r["task_id"], r["spec_hash"], r["seed"]) for r in recs + noise]
+    assert len(set(keys)) == len(keys)
+    ceiling = seeds.noise_ceiling(recs, noise)
+    assert sum(n >= 50 for n in ceiling["n_specs"].values()) >= 3
+    assert json.loads((out / "noise_ceiling.json").read_text()) == ceiling
 
 
 @pytest.mark.parametrize("bad, match", [
