@@ -22,7 +22,12 @@ Compare with the seed-to-seed noise ceiling (``seeds/noise_ceiling.json``).
   tasks of different slices with seed 0, with seed 1 and with the mean log-MSE of both seeds
   -- how much of the transfer gap is seed noise.
 
+With ``--holdout-weights DIR`` (written by ``ctsnas comparator evaluate --holdout-weights
+DIR``) the comparators trained without each dataset are scored on the same shared specs, on
+the same two counts (tau, top-3 vs ts2vec).
+
     python benchmarks/rank_transfer.py [--records seeds/records.jsonl] [--noise seeds/noise.jsonl]
+        [--holdout-weights DIR]
 """
 from __future__ import annotations
 
@@ -77,10 +82,37 @@ def seed_denoising(records: list, noise: list) -> list:
             for k, a in enumerate(tasks) for b in tasks[k + 1:] if slice_of[a] != slice_of[b]]
 
 
+def top3_wins(order_scores, mse, cand, ts2vec) -> int:
+    """Tasks where the best (by val MSE) of the 3 best-scored ``cand`` specs (lower score =
+    better) beats ts2vec; ``order_scores`` is (n_tasks, n_shared)."""
+    wins = 0
+    for i in range(len(mse)):
+        top = np.array(cand)[np.argsort(order_scores[i][cand], kind="stable")[:3]]
+        wins += int(mse[i, top].min() < mse[i, ts2vec])
+    return wins
+
+
+def comparator_scores(weights_dir, records: list, tasks: list, meta: list, shared: list):
+    """(n_tasks, n_shared) negated scores of each task's hold-out comparator (lower = better)."""
+    import comparator as cp
+    from nas.zeroshot import load_features, load_trained, standardise
+
+    features = load_features(records)
+    spec_of = {r["spec_hash"]: r["spec"] for r in records}
+    specs = [spec_of[h] for h in shared]
+    out = []
+    for tid, m in zip(tasks, meta):
+        model, info = load_trained(Path(weights_dir) / f"holdout-{m['dataset']}")
+        out.append(-cp.rank(model, specs, standardise(features[tid], info["norm"])))
+    return np.array(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", default=str(ROOT / "seeds" / "records.jsonl"))
     parser.add_argument("--noise", default=str(ROOT / "seeds" / "noise.jsonl"))
+    parser.add_argument("--holdout-weights", default=None,
+                        help="score the hold-out comparators in this folder too")
     args = parser.parse_args()
     import search_spaces as ss
 
@@ -114,12 +146,15 @@ def main() -> None:
 
     ts2vec = shared.index(ss.spec_hash(ss.preset(TS2VEC_NAME)))
     cand = [k for k in range(len(shared)) if k != ts2vec]
-    wins = 0
-    for i in range(n):
-        top = np.array(cand)[np.argsort(ranks[others[i]][:, cand].mean(0), kind="stable")[:3]]
-        wins += int(mse[i, top].min() < mse[i, ts2vec])
-    print(f"  consensus top-3 beats ts2vec (validation):    {wins}/{n} tasks "
-          f"({wins / n:.0%})")
+    consensus_ranks = np.array([ranks[others[i]].mean(0) for i in range(n)])
+    wins = top3_wins(consensus_ranks, mse, cand, ts2vec)
+    print(f"  consensus top-3 beats ts2vec (validation):    {wins}/{n} tasks ({wins / n:.0%})")
+    if args.holdout_weights:
+        scores = comparator_scores(args.holdout_weights, records, tasks, meta, shared)
+        taus = [_tau(-scores[i], -mse[i]) for i in range(n)]
+        wins = top3_wins(scores, mse, cand, ts2vec)
+        print(f"  hold-out comparators ({args.holdout_weights}): tau {np.mean(taus):.3f}, "
+              f"top-3 beats ts2vec {wins}/{n} tasks ({wins / n:.0%})")
     print("seed noise, tasks of different slices re-run with seed 1 (tau seed 0 / seed 1 / "
           "mean of both):")
     for a, b, t0, t1, both in seed_denoising(records, noise):
