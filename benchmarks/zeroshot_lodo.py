@@ -6,7 +6,7 @@ are trained through the Ray runner, and the pick (best validation MSE) is evalua
 test split next to the ``ts2vec`` preset trained at the same profile. Prints the table of
 (dataset, horizon) cells and the share where the pick wins; writes it as JSON.
 
-    python benchmarks/zeroshot_lodo.py --holdout-weights runs/lodo-weights \\
+    python benchmarks/zeroshot_lodo.py --holdout-weights runs/lodo-w50 \\
         [--data-dir ../shared/datasets] [--profile seed] [--workers 2] [--out runs/lodo.json]
 """
 from __future__ import annotations
