@@ -14,13 +14,12 @@ held out:
   leave-one-dataset-out model never sees), how well the same dataset predicts itself;
 * *consensus top-3 vs ts2vec*: the best (by validation MSE) of the consensus' top 3 specs
   against the ts2vec preset on the task's validation MSE -- the zero-shot check with a perfect
-  task-blind ranker, counted on validation (which favours the best-of-3 pick).
-
-Compare with the seed-to-seed noise ceiling (``seeds/noise_ceiling.json``).
-
+  task-blind ranker, counted on validation (which favours the best-of-3 pick);
 * *denoised*: for the tasks re-run with seed 1 (``seeds/noise.jsonl``), the tau between
   tasks of different slices with seed 0, with seed 1 and with the mean log-MSE of both seeds
   -- how much of the transfer gap is seed noise.
+
+Compare with the seed-to-seed noise ceiling (``seeds/noise_ceiling.json``).
 
 With ``--holdout-weights DIR`` (written by ``ctsnas comparator evaluate --holdout-weights
 DIR``) the comparators trained without each dataset are scored on the same shared specs, on
@@ -125,7 +124,8 @@ def main() -> None:
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
     print(f"{n} tasks of {len(set(ds))} datasets, {len(shared)} shared specs")
     for label, keep in (("same slice, other horizon", lambda i, j: sl[i] == sl[j]),
-                        ("same dataset, other slice", lambda i, j: ds[i] == ds[j] and sl[i] != sl[j]),
+                        ("same dataset, other slice",
+                         lambda i, j: ds[i] == ds[j] and sl[i] != sl[j]),
                         ("different datasets", lambda i, j: ds[i] != ds[j])):
         print(f"Kendall tau, two tasks, {label + ':':<28}"
               f"{np.mean([tau[i, j] for i, j in pairs if keep(i, j)]):.3f}")
@@ -135,7 +135,9 @@ def main() -> None:
     consensus = [_consensus_tau(ranks, mse, i, others[i]) for i in range(n)]
     oracle = [max(_consensus_tau(ranks, mse, i, [j for j in range(n) if ds[j] == d])
                   for d in set(ds) - {ds[i]}) for i in range(n)]
-    own = [_consensus_tau(ranks, mse, i, [j for j in range(n) if ds[j] == ds[i] and sl[j] != sl[i]]) for i in range(n)]
+    own = [_consensus_tau(ranks, mse, i, [j for j in range(n)
+                                          if ds[j] == ds[i] and sl[j] != sl[i]])
+           for i in range(n)]
     print("leave one dataset out, mean over tasks:")
     print(f"  consensus of the other datasets:              {np.mean(consensus):.3f}")
     print(f"  oracle: best single other dataset:            {np.mean(oracle):.3f}")

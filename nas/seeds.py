@@ -80,20 +80,20 @@ def check_seed_config(config: dict) -> dict:
         if sid not in ids:
             raise ValueError(f"noise_slices: got {sid!r}; allowed: {ids}")
     if config["skip_exported"] is not None:
-        _check_exported(config)
+        _check_exported(config, config["skip_exported"], "--skip-exported")
     return config
 
 
-def _check_exported(config: dict) -> None:
-    """``--skip-exported DIR``: DIR must hold an export of the same plan."""
-    out = Path(config["skip_exported"])
+def _check_exported(plan: dict, out_dir, option: str) -> None:
+    """``out_dir`` (given as ``option``) must hold an export of the same plan."""
+    out = Path(out_dir)
     if not (out / PLAN_FILE_EXPORTED).is_file():
-        raise ValueError(f"--skip-exported: got {str(out)!r}; allowed: a directory written by "
+        raise ValueError(f"{option}: got {str(out)!r}; allowed: a directory written by "
                          f"`ctsnas seeds export` (with {PLAN_FILE_EXPORTED})")
     stored = json.loads((out / PLAN_FILE_EXPORTED).read_text())
     for key in PLAN_KEYS:
-        if json.dumps(stored[key]) != json.dumps(config[key]):
-            raise ValueError(f"--skip-exported: {key} is {config[key]!r} but {out} was "
+        if json.dumps(stored[key]) != json.dumps(plan[key]):
+            raise ValueError(f"{option}: {key} is {plan[key]!r} but {out} was "
                              f"exported from {stored[key]!r}; allowed: the same plan")
 
 
@@ -285,7 +285,7 @@ def export(run_dir, out_dir, merge: bool = False) -> dict:
     plan = json.loads(path.read_text())
     out_plan = plan
     if merge and (out_dir / PLAN_FILE_EXPORTED).is_file():
-        _check_exported({**plan, "skip_exported": out_dir})
+        _check_exported(plan, out_dir, "--merge")
         out_plan = json.loads((out_dir / PLAN_FILE_EXPORTED).read_text())
         out_plan["merged"] = out_plan.get("merged", []) + [
             {k: plan[k] for k in ("code_version", "started_at")}]
