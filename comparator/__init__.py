@@ -2,8 +2,8 @@
 
 ``graph``: a spec as a graph with operations as nodes (:func:`spec_to_graph` as networkx,
 :func:`spec_to_data` as torch_geometric ``Data``, :class:`PairData` for batched pairs).
-``tahc``: the task-aware comparator T-AHC (:class:`TAHC`, :class:`TAHCEnsemble`, :func:`train_tahc`, :func:`rank`,
-:func:`save`, :func:`load`).
+``tahc``: the task-aware comparator T-AHC (:class:`TAHC`, :class:`TAHCEnsemble`,
+:func:`train_tahc`, :func:`rank`, :func:`save`, :func:`load`).
 
 Imports ``search_spaces`` only of the project (never ``nas``, ``downstream`` or ``seeds``).
 """
@@ -17,5 +17,5 @@ from .graph import (
 )
 from .tahc import TAHC, TAHCEnsemble, load, rank, save, train_tahc
 
-__all__ = ["NUM_FEATURES", "TAHC", "TAHCEnsemble", "PairData", "graph_key", "load", "node_features", "rank",
-           "save", "spec_to_data", "spec_to_graph", "train_tahc"]
+__all__ = ["NUM_FEATURES", "TAHC", "TAHCEnsemble", "PairData", "graph_key", "load",
+           "node_features", "rank", "save", "spec_to_data", "spec_to_graph", "train_tahc"]
