@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 import downstream as ds
-from nas.query import check_query, rank_task
+from nas.zeroshot.query import check_query, rank_task
 
 
 def main() -> None:

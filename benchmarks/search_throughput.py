@@ -18,10 +18,10 @@ import ray
 import torch
 
 import search_spaces as ss
-from nas.evaluate import prepare
-from nas.runner import DEFAULTS, Search
-from nas.store import RunStore
-from nas.trial import run_trial
+from nas.engine.evaluate import prepare
+from nas.engine.runner import DEFAULTS, Search
+from nas.engine.store import RunStore
+from nas.engine.trial import run_trial
 
 HORIZONS = [4, 12]
 

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 import downstream as ds
 import search_spaces as ss
-from search_spaces import losses
+from search_spaces import learner
+from search_spaces.learner import losses
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ def main() -> None:
     series = load_etth1_univariate(args.data_dir)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    _, record = ss.fit(ss.preset("ts2vec"), series, {"n_iters": args.iters} if args.iters
+    _, record = learner.fit(ss.preset("ts2vec"), series, {"n_iters": args.iters} if args.iters
                        else "paper", seed=0)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -15,9 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-from nas.query import query
-from nas.seeds import read_records
-from nas.zeroshot import TRAIN_DEFAULTS, fit_tahc, load_features, save_comparator
+from nas.zeroshot.query import query
+from nas.zeroshot.seeds import read_records
+from nas.zeroshot.comparators import TRAIN_DEFAULTS, fit_tahc, load_features, save_comparator
 from seeds.suite import SLICES, load_slice, slice_id
 
 ROOT = Path(__file__).resolve().parents[1]

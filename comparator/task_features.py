@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 import search_spaces as ss
+from search_spaces import learner
 
 WEIGHTS = Path(__file__).parent / "weights"
 REFERENCE_SPEC = {
@@ -100,15 +101,15 @@ def meta_features(x: np.ndarray, horizon: int, univariate: bool) -> np.ndarray:
     return np.asarray(head + list(per_var) + [corr], dtype=np.float32)
 
 
-def train_reference_encoder(series: np.ndarray, profile="small", seed: int = 0) -> ss.Encoder:
+def train_reference_encoder(series: np.ndarray, profile="small", seed: int = 0) -> learner.Encoder:
     """Train the reference encoder (:data:`REFERENCE_SPEC`, C = 1) on ``series`` (N, T, 1)."""
-    encoder, record = ss.fit(REFERENCE_SPEC, series, profile, seed=seed)
+    encoder, record = learner.fit(REFERENCE_SPEC, series, profile, seed=seed)
     if record["status"] != "ok":
         raise RuntimeError(f"reference encoder diverged: {record}")
     return encoder
 
 
-def save_reference(encoder: ss.Encoder, directory=WEIGHTS) -> None:
+def save_reference(encoder: learner.Encoder, directory=WEIGHTS) -> None:
     """Write ``reference_encoder.pt`` (state_dict) and ``reference_encoder.json`` (spec)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,7 @@ def save_reference(encoder: ss.Encoder, directory=WEIGHTS) -> None:
     (directory / "reference_encoder.json").write_text(json.dumps(encoder.spec, indent=2))
 
 
-def load_reference(directory=WEIGHTS) -> ss.Encoder:
+def load_reference(directory=WEIGHTS) -> learner.Encoder:
     """The shipped reference encoder (weights loaded with ``weights_only=True``).
 
     Raises:
@@ -124,12 +125,12 @@ def load_reference(directory=WEIGHTS) -> ss.Encoder:
     """
     directory = Path(directory)
     spec = json.loads((directory / "reference_encoder.json").read_text())
-    model = ss.build_model(spec, 1)
+    model = learner.build_model(spec, 1)
     model.load_state_dict(torch.load(directory / "reference_encoder.pt", weights_only=True))
-    return ss.Encoder(model, spec)
+    return learner.Encoder(model, spec)
 
 
-def reference_embedding(encoder: ss.Encoder, x: np.ndarray, seed: int = 0) -> np.ndarray:
+def reference_embedding(encoder: learner.Encoder, x: np.ndarray, seed: int = 0) -> np.ndarray:
     """Set-pooled reference representation (2 * D,) of ``x`` (T, N): ``N_WINDOWS`` windows of
     ``WINDOW`` steps at seeded random positions, every variable encoded as its own univariate
     series, max-pooled over time -> (windows * N, D), then mean and std over the set."""

@@ -1,5 +1,7 @@
-"""The joint search space of ctsnas: spec, validation, sampler, ops, model builder, trainer.
+"""The joint search space of ctsnas (torch-free): spec, validation, sampler, size and cost.
 
+``import search_spaces`` needs no torch; the contrastive learner (ops, augmentations, losses,
+trainer, encoder life cycle) is the subpackage :mod:`search_spaces.learner`.
 Imports nothing else of the project (see DEVELOPERS.md).
 """
 from .sampler import mutate, sample, space_size
@@ -9,9 +11,3 @@ from .validation import validate
 
 __all__ = ["PRESETS", "SPEC_VERSION", "canonical", "mutate", "preset", "sample", "space_size",
            "spec_hash", "to_json", "uses_spatial_ops", "validate"]
-
-from .encoding import Encoder  # noqa: E402
-from .model import build_model, count_parameters  # noqa: E402
-from .trainer import BUDGETS, fit, resolve_budget  # noqa: E402
-
-__all__ += ["BUDGETS", "Encoder", "build_model", "count_parameters", "fit", "resolve_budget"]

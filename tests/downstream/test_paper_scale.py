@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import search_spaces as ss
-from nas.evaluate import prepare, score_spec
+from nas.engine.evaluate import prepare, score_spec
 
 PAPER = {24: 0.039, 48: 0.062, 168: 0.134, 336: 0.154, 720: 0.163}
 SEEDS = (0, 1, 2)

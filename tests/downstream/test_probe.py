@@ -7,8 +7,9 @@ import pytest
 
 import downstream as ds
 import search_spaces as ss
+from search_spaces import learner
 from downstream.probes import lookback_features, pred_samples
-from nas.evaluate import score_spec
+from nas.engine.evaluate import score_spec
 
 HORIZONS = [24, 48, 168, 336, 720]
 
@@ -91,7 +92,7 @@ def test_strided_probe_encodes_only_what_it_fits_and_matches_full_encoding(data_
     task = load_slice(SLICES[12], data_dir)  # illness, univariate: 966 rows
     spec = ss.preset("ts2vec")
     spec["Encoder"].update(layers=2, hidden=32, repr_dim=64)
-    encoder, _ = ss.fit(spec, task.x[None, :task.splits["train"][1]], "smoke", seed=0)
+    encoder, _ = learner.fit(spec, task.x[None, :task.splits["train"][1]], "smoke", seed=0)
     end = task.splits["val"][1]
     full = ds.encode_task(encoder, task, end)
     steps = np.array([3, 200, 201, 500, end - 1])

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nas import evaluate as ev
+from nas.engine import evaluate as ev
 from nas.cli import main
 
 
@@ -41,7 +41,7 @@ def test_evaluate_prints_a_table(capsys):
 def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
-    monkeypatch.setattr(ev.ss, "fit", refuse)
+    monkeypatch.setattr(ev.learner, "fit", refuse)
 
 
 @pytest.mark.parametrize("argv,message", [

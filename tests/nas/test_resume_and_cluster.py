@@ -14,7 +14,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 import search_spaces as ss
-from nas.runner import plan_specs, search
+from nas.engine.runner import plan_specs, search
 
 BUDGET = 4  # seed 0 plans ts2vec + three specs of 1-20 s each at the smoke profile
 

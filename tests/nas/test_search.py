@@ -12,10 +12,10 @@ import ray
 from ray import cloudpickle
 
 import search_spaces as ss
-from nas import runner
+from nas.engine import runner
 from nas.cli import main
-from nas.runner import plan_specs, search
-from nas.trial import run_trial
+from nas.engine.runner import plan_specs, search
+from nas.engine.trial import run_trial
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -9,10 +9,10 @@ import pytest
 import ray
 
 import search_spaces as ss
-from nas import seeds
+from nas.zeroshot.comparators import seeds
 from nas.cli import main
-from nas.query import candidates, check_query, query
-from nas.zeroshot import hit_rate, kendall, train
+from nas.zeroshot.query import candidates, check_query, query
+from nas.zeroshot.comparators import hit_rate, kendall, train
 from search_spaces.cost import relative_cost
 
 SLICES = [
@@ -163,7 +163,7 @@ def test_query_ranks_and_trains_the_top_on_co2(seed_run, tmp_path):
     run, _ = seed_run
     seeds.export(run, tmp_path / "exp")
     recs = seeds.read_records(tmp_path / "exp" / "records.jsonl")
-    from nas.zeroshot import load_features
+    from nas.zeroshot.comparators import load_features
     features = load_features(recs, path=tmp_path / "features.json")
     train(recs, features, tmp_path / "weights", epochs=2)
     config = {"data": "co2", "horizon": 4, "samples": 300, "top": 3, "train_top": 1,
@@ -193,7 +193,7 @@ def test_query_cli_refuses_bad_input_before_work(tmp_path, capsys):
 
 def test_shipped_comparator_ranks_20000_candidates(capsys):
     pytest.importorskip("torch_geometric")
-    from nas.zeroshot import WEIGHTS_DIR
+    from nas.zeroshot.comparators import WEIGHTS_DIR
     if not (WEIGHTS_DIR / "tahc.pt").is_file():
         pytest.skip("no shipped comparator weights")
     assert main(["query", "--data", "co2", "--horizon", "12", "--samples", "2000",

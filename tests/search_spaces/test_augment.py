@@ -9,7 +9,7 @@ import torch
 
 pd = pytest.importorskip("pandas")
 
-from search_spaces.augment import (  # noqa: E402
+from search_spaces.learner.augment import (  # noqa: E402
     INPUT_TRANSFORMS, apply_view, contextual_crop, frequency_masking, jitter, point_masking,
     rescaling, resize, take_per_row, timestamp_mask,
 )

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import search_spaces as ss
 from search_spaces import spec as S
-from search_spaces.losses import LOSS_FUNCTIONS, hierarchical_contrastive_loss
+from search_spaces.learner.losses import LOSS_FUNCTIONS, hierarchical_contrastive_loss
 
 
 def paper_loss(z1, z2):
@@ -86,14 +86,14 @@ def test_level_weighting_changes_the_loss():
 
 
 def test_unknown_similarity_is_a_value_error():
-    from search_spaces.losses import similarity
+    from search_spaces.learner.losses import similarity
     with pytest.raises(ValueError, match="LossCell.similarity"):
         similarity(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), "manhattan")
 
 
 @pytest.mark.parametrize("sim,tau", [("dot", 1.0), ("dot", 0.2), ("cosine", 0.1)])
 def test_gram_kernel_matches_generic_nt_xent_and_gradcheck(sim, tau):
-    from search_spaces.losses import GramNTXent, similarity
+    from search_spaces.learner.losses import GramNTXent, similarity
     torch.manual_seed(0)
     z = torch.randn(3, 8, 5, dtype=torch.float64, requires_grad=True)
 
@@ -119,7 +119,7 @@ def test_gram_kernel_matches_generic_nt_xent_and_gradcheck(sim, tau):
 def test_gram_kernel_is_stable_for_large_logits_and_single_rows():
     """Logits in the hundreds (unnormalised TS2Vec representations) and bands of one row, whose
     last row has no logit of its own band (all from earlier bands' columns)."""
-    from search_spaces.losses import GramNTXent
+    from search_spaces.learner.losses import GramNTXent
     torch.manual_seed(1)
     z = (30 * torch.randn(2, 10, 4, dtype=torch.float64)).requires_grad_()
     logits = (z @ z.transpose(1, 2)).masked_fill(torch.eye(10, dtype=torch.bool), float("-inf"))
@@ -134,7 +134,7 @@ def test_gram_kernel_is_stable_for_large_logits_and_single_rows():
 
 def test_gram_kernel_takes_groups_in_chunks_under_the_workspace_budget(monkeypatch):
     """A budget below one group's triangle: the groups go one at a time, same loss and grad."""
-    from search_spaces import gram_ntxent
+    from search_spaces.learner import gram_ntxent
     torch.manual_seed(2)
     z = torch.randn(3, 12, 4, dtype=torch.float64, requires_grad=True)
     whole = gram_ntxent.GramNTXent.apply(z, 0.5, 5)

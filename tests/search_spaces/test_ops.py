@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from search_spaces.ops import (OPS, SamePadConv, TS2VecConvBlock, make_op)
+from search_spaces.learner.ops import (OPS, SamePadConv, TS2VecConvBlock, make_op)
 from search_spaces.spec import ENCODER_OPS, SPATIAL_OPS, TEMPORAL_OPS
 
 H = 8

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import search_spaces as ss
+from search_spaces import learner
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -28,9 +29,9 @@ def test_random_spec_round_trip_builds_and_trains(seed, multivariate, etth1_wind
     assert ss.canonical(ss.canonical(spec)) == ss.canonical(spec)
 
     x = etth1_windows["multi" if multivariate else "uni"]
-    model = ss.build_model(spec, x.shape[2])
-    assert ss.count_parameters(model) > 0
-    encoder, record = ss.fit(spec, x, {"n_iters": 1}, seed=0)
+    model = learner.build_model(spec, x.shape[2])
+    assert learner.count_parameters(model) > 0
+    encoder, record = learner.fit(spec, x, {"n_iters": 1}, seed=0)
     assert record["status"] == "ok", record
     assert record["n_iters"] == 1 and math.isfinite(record["loss_curve"][0])
     z = encoder.encode(x[:1, :16])

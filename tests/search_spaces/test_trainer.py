@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import search_spaces as ss
-from search_spaces.trainer import split_sections
+from search_spaces import learner
+from search_spaces.learner.trainer import split_sections
 
 TINY = {"n_iters": 3, "max_length": 64}
 
@@ -17,9 +18,9 @@ def train_uni(etth1):
 
 def test_same_seed_same_result_other_seed_differs(train_uni):
     spec = ss.preset("ts2vec")
-    enc_a, rec_a = ss.fit(spec, train_uni, TINY, seed=3)
-    enc_b, rec_b = ss.fit(spec, train_uni, TINY, seed=3)
-    enc_c, rec_c = ss.fit(spec, train_uni, TINY, seed=4)
+    enc_a, rec_a = learner.fit(spec, train_uni, TINY, seed=3)
+    enc_b, rec_b = learner.fit(spec, train_uni, TINY, seed=3)
+    enc_c, rec_c = learner.fit(spec, train_uni, TINY, seed=4)
     assert rec_a["loss_curve"] == rec_b["loss_curve"] != rec_c["loss_curve"]
     x = train_uni[:, :100]
     assert np.array_equal(enc_a.encode(x), enc_b.encode(x))
@@ -27,28 +28,28 @@ def test_same_seed_same_result_other_seed_differs(train_uni):
 
 
 def test_record_fields(train_uni):
-    _, rec = ss.fit(ss.preset("ts2vec"), train_uni, "smoke", seed=0)
+    _, rec = learner.fit(ss.preset("ts2vec"), train_uni, "smoke", seed=0)
     assert rec["status"] == "ok" and rec["stopped"] == "iterations"
-    assert rec["n_iters"] == len(rec["loss_curve"]) == ss.BUDGETS["smoke"]["n_iters"]
+    assert rec["n_iters"] == len(rec["loss_curve"]) == learner.BUDGETS["smoke"]["n_iters"]
     assert rec["n_params"] > 600_000  # TS2Vec at hidden 64, D 320 has about 640k
-    assert rec["seconds"] > 0 and rec["crop_length"] == ss.BUDGETS["smoke"]["max_length"]
+    assert rec["seconds"] > 0 and rec["crop_length"] == learner.BUDGETS["smoke"]["max_length"]
     assert rec["train_length"] >= rec["crop_length"]
 
 
 def test_contrastive_training_lowers_the_loss(train_uni):
-    _, rec = ss.fit(ss.preset("ts2vec"), train_uni, {"n_iters": 40, "max_length": 128}, seed=0)
+    _, rec = learner.fit(ss.preset("ts2vec"), train_uni, {"n_iters": 40, "max_length": 128}, seed=0)
     curve = rec["loss_curve"]
     assert np.mean(curve[-8:]) < 0.8 * np.mean(curve[:8])
 
 
 def test_divergence_is_recorded_not_raised(train_uni):
-    _, rec = ss.fit(ss.preset("ts2vec"), train_uni * 1e30, TINY, seed=0)
+    _, rec = learner.fit(ss.preset("ts2vec"), train_uni * 1e30, TINY, seed=0)
     assert rec["status"] == "diverged" and rec["stopped"] == "diverged"
     assert not np.isfinite(rec["loss_curve"][-1])
 
 
 def test_time_cap_stops_training(train_uni):
-    _, rec = ss.fit(ss.preset("ts2vec"), train_uni, {"n_iters": 1000, "max_length": 64,
+    _, rec = learner.fit(ss.preset("ts2vec"), train_uni, {"n_iters": 1000, "max_length": 64,
                                                       "max_seconds": 0.01}, seed=0)
     assert rec["stopped"] == "time" and rec["n_iters"] < 1000
 
@@ -57,14 +58,14 @@ def test_missing_values_train_and_encode(etth1):
     x = etth1[None, :1500].copy()
     x[0, 100:300, 2] = np.nan
     x[0, 500:520] = np.nan
-    enc, rec = ss.fit(ss.preset("ts2vec"), x, TINY, seed=0)
+    enc, rec = learner.fit(ss.preset("ts2vec"), x, TINY, seed=0)
     assert rec["status"] == "ok"
     z = enc.encode(x[:, :600])
     assert z.shape == (1, 600, 320) and np.isfinite(z).all()
 
 
 def test_causal_sliding_encoding_ignores_the_future(train_uni):
-    enc, _ = ss.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
+    enc, _ = learner.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
     x = train_uni[:, :300]
     z = enc.encode(x, causal=True, sliding_padding=20, batch_size=64)
     changed = x.copy()
@@ -76,7 +77,7 @@ def test_causal_sliding_encoding_ignores_the_future(train_uni):
 
 
 def test_sliding_window_equals_encoding_the_window_alone(train_uni):
-    enc, _ = ss.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
+    enc, _ = learner.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
     x = train_uni[:, :120]
     z = enc.encode(x, causal=True, sliding_padding=30)
     alone = enc.encode(x[:, 60 - 30:61])[:, -1]
@@ -87,7 +88,7 @@ def test_multivariate_spatial_spec_trains(etth1):
     spec = ss.preset("ts2vec")
     spec["Encoder"].update(steps=2, layers=2, cell=[[0, "gated_tcn"], [0, "diffusion_gcn"],
                                                     [1, "spatial_attention"]])
-    enc, rec = ss.fit(spec, etth1[None, :800], TINY, seed=0)
+    enc, rec = learner.fit(spec, etth1[None, :800], TINY, seed=0)
     assert rec["status"] == "ok" and enc.model.node_layout
     assert enc.encode(etth1[None, :50]).shape == (1, 50, 320)
 
@@ -109,7 +110,7 @@ def test_split_sections_follows_ts2vec():
 ])
 def test_bad_series_is_refused(series, match):
     with pytest.raises(ValueError, match=match):
-        ss.fit(ss.preset("ts2vec"), series, TINY)
+        learner.fit(ss.preset("ts2vec"), series, TINY)
 
 
 @pytest.mark.parametrize("budget,match", [
@@ -118,11 +119,11 @@ def test_bad_series_is_refused(series, match):
 ])
 def test_bad_budget_is_refused(train_uni, budget, match):
     with pytest.raises(ValueError, match=match):
-        ss.fit(ss.preset("ts2vec"), train_uni, budget)
+        learner.fit(ss.preset("ts2vec"), train_uni, budget)
 
 
 def test_encode_checks_its_input(train_uni):
-    enc, _ = ss.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
+    enc, _ = learner.fit(ss.preset("ts2vec"), train_uni, TINY, seed=0)
     with pytest.raises(ValueError, match="C = 1"):
         enc.encode(np.zeros((1, 10, 3)))
     with pytest.raises(ValueError, match="sliding_padding"):
@@ -135,7 +136,7 @@ def test_forward_last_equals_the_full_forward(etth1_windows):
     for seed in range(40):
         spec = ss.sample(seed)
         x = torch.from_numpy(etth1_windows["multi" if seed % 2 else "uni"][:, :37])
-        model = ss.build_model(spec, x.shape[2]).eval()
+        model = learner.build_model(spec, x.shape[2]).eval()
         with torch.no_grad():
             pruned, full = model.forward_last(x), model(x)[:, -1]
         assert pruned.shape == full.shape
@@ -146,5 +147,5 @@ def test_a_loss_with_nothing_to_contrast_trains_nothing_without_crashing(train_u
     """One training section (B = 1) and instance contrast only: every loss term is 0."""
     spec = ss.preset("ts2vec")
     spec["PairCell"]["contrasts"] = ["instance"]
-    _, rec = ss.fit(spec, train_uni[:, :150], {"n_iters": 3, "max_length": 200}, seed=0)
+    _, rec = learner.fit(spec, train_uni[:, :150], {"n_iters": 3, "max_length": 200}, seed=0)
     assert rec["status"] == "ok" and rec["loss_curve"] == [0.0, 0.0, 0.0]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .convs import SamePadConv, TS2VecConvBlock, check_positive
-from .spec import ENCODER_OPS
+from ..spec import ENCODER_OPS
 
 __all__ = [
     "SamePadConv", "TS2VecConvBlock", "Identity", "GatedTCN", "TS2VecConv",

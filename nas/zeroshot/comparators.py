@@ -18,9 +18,10 @@ from scipy.stats import kendalltau
 import comparator as cp
 from comparator.baselines import flat_scores, train_flat_mlp
 from comparator.task_features import META_NAMES, load_reference, task_features
+import seeds
 from seeds.suite import load_slice, suite
 
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS_DIR = Path(seeds.__file__).resolve().parent
 WEIGHTS_DIR = Path(cp.__file__).parent / "weights"
 METHODS = ("random", "n_params", "flat_mlp", "graph_no_task", "tahc")
 TRAIN_DEFAULTS = {"epochs": 30, "pairs_per_task": 256, "seed": 0}

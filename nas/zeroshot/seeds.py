@@ -21,12 +21,13 @@ import numpy as np
 from scipy.stats import kendalltau
 
 import search_spaces as ss
+from search_spaces import learner
 from search_spaces.cost import relative_cost
 from seeds.suite import SLICES, load_slice, slice_id, suite
 
-from .runner import Search, init_ray
-from .store import RunStore
-from .trial import run_trial
+from ..engine.runner import Search, init_ray
+from ..engine.store import RunStore
+from ..engine.trial import run_trial
 
 PLAN_FILE = "seeds.json"
 PLAN_FILE_EXPORTED = "plan.json"
@@ -72,7 +73,7 @@ def check_seed_config(config: dict) -> dict:
                          f"({config['per_task']})")
     if not config["max_cost"] > 0:
         raise ValueError(f"--max-cost: got {config['max_cost']!r}; allowed: > 0")
-    ss.resolve_budget(config["profile"])
+    learner.resolve_budget(config["profile"])
     ids = [slice_id(s) for s in config["slices"]]
     if config["noise_slices"] is None:  # default: two slices of different datasets
         config["noise_slices"] = ([s for s in NOISE_SLICES if s in ids] or ids)[:2]

@@ -12,14 +12,15 @@ import ray
 
 import comparator as cp
 import search_spaces as ss
+from search_spaces import learner
 from comparator.task_features import load_reference, task_features
 from search_spaces.cost import relative_cost
 
-from .evaluate import prepare
-from .runner import Search, init_ray
+from ..engine.evaluate import prepare
+from ..engine.runner import Search, init_ray
 from .seeds import sample_capped
-from .store import RunStore
-from .zeroshot import WEIGHTS_DIR, load_trained, standardise
+from ..engine.store import RunStore
+from .comparators import WEIGHTS_DIR, load_trained, standardise
 
 QUERY_DEFAULTS = {"samples": 20000, "top": 5, "train_top": 0, "seed": 0, "max_cost": 1.5,
                   "profile": "seed", "workers": 1, "cpus_per_trial": 1,
@@ -48,7 +49,7 @@ def check_query(config: dict) -> dict:
     if config["train_top"] > config["top"]:
         raise ValueError(f"--train-top: got {config['train_top']}; allowed: at most --top "
                          f"({config['top']})")
-    ss.resolve_budget(config["profile"])
+    learner.resolve_budget(config["profile"])
     return config
 
 

@@ -6,8 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .ops import TS2VecConvBlock, make_op
-from .spec import uses_spatial_ops
-from .validation import validate
+from ..spec import uses_spatial_ops
+from ..validation import validate
 
 
 class Cell(nn.Module):

@@ -18,7 +18,7 @@ from .augment import apply_view, contextual_crop, timestamp_mask
 from .encoding import Encoder
 from .losses import hierarchical_contrastive_loss
 from .model import build_model, count_parameters
-from .validation import validate
+from ..validation import validate
 
 #: Named training budgets. ``n_iters`` None = TS2Vec's rule (200 iterations when the training
 #: array holds at most 100,000 values, else 600); ``max_length`` caps the spec's crop length

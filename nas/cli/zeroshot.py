@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from .cli_common import UsageError, add_data_args
+from .common import UsageError, add_data_args
 
 
 def cmd_seeds(args) -> int:
-    from . import seeds
+    from ..zeroshot import seeds
 
     try:
         if args.seeds_command == "export":
@@ -32,8 +32,8 @@ def cmd_seeds(args) -> int:
 
 
 def cmd_comparator(args) -> int:
-    from . import zeroshot
-    from .seeds import read_records
+    from ..zeroshot import comparators as zeroshot
+    from ..zeroshot.seeds import read_records
 
     if args.comparator_command == "reference":
         print(json.dumps(zeroshot.train_reference(args.profile, args.seed)))
@@ -63,7 +63,7 @@ def cmd_comparator(args) -> int:
 
 
 def cmd_query(args) -> int:
-    from .query import format_query, query
+    from ..zeroshot.query import format_query, query
 
     config = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
               "univariate": args.univariate, "horizon": args.horizon,
@@ -95,7 +95,7 @@ def _suite_file(path: str) -> list:
     return slices
 
 
-def add_zeroshot_parsers(sub) -> None:
+def add_parsers(sub) -> None:
     """Add the seeds, comparator and query sub-commands to ``sub``."""
     seeds = sub.add_parser("seeds", help="generate and export (task, spec, score) seed records"
                            ).add_subparsers(dest="seeds_command", required=True)

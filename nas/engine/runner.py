@@ -17,6 +17,7 @@ import ray
 from tqdm import tqdm
 
 import search_spaces as ss
+from search_spaces import learner
 
 from .evaluate import prepare
 from .store import DB_NAME, RunStore
@@ -64,7 +65,7 @@ def check_config(config: dict) -> dict:
     budget = config.get("budget")
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"--budget: got {budget!r}; allowed: an int >= 1")
-    ss.resolve_budget(config["profile"])
+    learner.resolve_budget(config["profile"])
     for key in ("workers", "cpus_per_trial"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")

@@ -13,6 +13,7 @@ import torch
 
 import downstream as ds
 import search_spaces as ss
+from search_spaces import learner
 
 
 def load_arch(arch: str) -> dict:
@@ -58,7 +59,7 @@ def score_spec(spec: dict, task: ds.ForecastTask, horizons, profile="small", see
     without the loss curve, plus ``final_loss``), the probe result (``horizons``,
     ``val_mse``, timings) when training succeeded.
     """
-    encoder, record = ss.fit(spec, train_split(task), profile, seed=seed)
+    encoder, record = learner.fit(spec, train_split(task), profile, seed=seed)
     curve = record.pop("loss_curve")
     record["final_loss"] = curve[-1] if curve else None
     out = {"status": record["status"], "train": record}
@@ -72,7 +73,7 @@ def reference_rows(spec: dict, task: ds.ForecastTask, horizons, seed: int = 0,
     """The probe's reference rows: raw lookback Ridge (no encoder) and the spec's randomly
     initialised, untrained encoder."""
     torch.manual_seed(seed)
-    random_encoder = ss.Encoder(ss.build_model(spec, task.x.shape[1]), spec)
+    random_encoder = learner.Encoder(learner.build_model(spec, task.x.shape[1]), spec)
     return {"raw_lookback": ds.probe_lookback(task, horizons, test=test),
             "random_encoder": ds.probe_encoder(random_encoder, task, horizons, test=test)}
 
@@ -87,7 +88,7 @@ def evaluate(data: str, arch: str, profile: str = "small", horizons=(24, 48), ta
         ValueError: unknown dataset / arch / profile, bad target or horizons.
     """
     spec = load_arch(arch)
-    ss.resolve_budget(profile)
+    learner.resolve_budget(profile)
     task = prepare(data, data_dir, target, univariate, horizons)
     start = time.perf_counter()
     result = {"data": task.name, "arch": arch, "spec_hash": ss.spec_hash(spec),
