@@ -1,5 +1,6 @@
 """Shared fixtures: real data from ../shared/datasets (or $CTSNAS_DATA_DIR); tests that need it
-skip with a clear reason when the folder is absent."""
+skip with a clear reason when the folder is absent, except under CI (the environment variable
+``CI`` set, e.g. ``CI=true``), where a missing folder fails the run before any test."""
 from __future__ import annotations
 
 import os
@@ -15,6 +16,19 @@ DATA_DIR = Path(os.environ.get("CTSNAS_DATA_DIR")
 ETTH1 = DATA_DIR / "ETT-small" / "ETTh1.csv"
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def _in_ci() -> bool:
+    """Whether the environment variable CI is set to a true value (CI services set CI=true)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, stop the run when the datasets folder is missing instead of skipping its tests."""
+    if _in_ci() and not ETTH1.is_file():
+        raise pytest.UsageError(
+            f"datasets folder not found: {DATA_DIR} (no ETT-small/ETTh1.csv); with CI set, tests "
+            "fail instead of skipping; set CTSNAS_DATA_DIR to the datasets folder")
 
 
 @pytest.fixture(scope="session")
