@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from torch import nn
+from torch_geometric.data import Batch
 from torch_geometric.nn import GINConv, global_add_pool, global_mean_pool
 
 from .graph import NUM_FEATURES, spec_to_data
@@ -42,16 +43,6 @@ def _torch_threads(n):
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
-
-
-def _collate(graphs: list) -> tuple:
-    """Stack graphs (objects with ``x`` (N_i, F), ``edge_index`` (2, E_i)) into one disjoint
-    graph: x (sum N_i, F), edge_index (2, sum E_i), batch (sum N_i,) graph ids."""
-    sizes = torch.tensor([g.x.size(0) for g in graphs])
-    offsets = torch.cumsum(sizes, 0) - sizes
-    edge_index = torch.cat([g.edge_index + int(o) for g, o in zip(graphs, offsets)], dim=1)
-    batch = torch.repeat_interleave(torch.arange(len(graphs)), sizes)
-    return torch.cat([g.x for g in graphs]), edge_index, batch
 
 
 class TAHC(nn.Module):
@@ -216,8 +207,9 @@ def _train_step(model, opt, graphs, tasks, mse, pairs) -> tuple:
     """One Adam step of BCE on a minibatch of (i, j) pairs; returns (loss, n correct)."""
     uniq, inv = np.unique(pairs, return_inverse=True)
     inv = torch.from_numpy(inv.reshape(pairs.shape))
-    x, ei, batch = _collate([graphs[i] for i in uniq])
-    s = model._score(x, ei, batch, len(uniq), tasks[uniq] if model.use_task else None)
+    g = Batch.from_data_list([graphs[i] for i in uniq])
+    s = model._score(g.x, g.edge_index, g.batch, g.num_graphs,
+                     tasks[uniq] if model.use_task else None)
     logit = s[inv[:, 0]] - s[inv[:, 1]]
     y = torch.from_numpy((mse[pairs[:, 0]] < mse[pairs[:, 1]]).astype(np.float32))
     loss = nn.functional.binary_cross_entropy_with_logits(logit, y)
@@ -323,9 +315,8 @@ def rank(model, specs: list, task_feature=None, batch_size: int = 1024,
     out = []
     with _torch_threads(num_threads), torch.no_grad():
         for start in range(0, len(specs), batch_size):
-            graphs = [spec_to_data(s) for s in specs[start:start + batch_size]]
-            x, ei, batch = _collate(graphs)
-            out.append(model._score(x, ei, batch, len(graphs), task).numpy())
+            g = Batch.from_data_list([spec_to_data(s) for s in specs[start:start + batch_size]])
+            out.append(model._score(g.x, g.edge_index, g.batch, g.num_graphs, task).numpy())
     return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
 
 

@@ -93,6 +93,16 @@ def test_score_of_batch_equals_rank(trained):
                                atol=1e-5)
 
 
+def test_rank_keeps_graphs_apart_whatever_the_batch_size(trained):
+    """Batched graphs stay disjoint: one graph per pass, or 7 or all at once, same scores."""
+    model, _ = trained
+    specs = [ss.sample(np.random.default_rng(s), spatial=bool(s % 2)) for s in range(23)]
+    alone = rank(model, specs, TASKS["up"], batch_size=1)
+    for batch_size in (7, 1024):
+        np.testing.assert_allclose(rank(model, specs, TASKS["up"], batch_size=batch_size), alone,
+                                   atol=1e-5, rtol=0)
+
+
 def test_training_is_deterministic_and_skips_failed_records():
     records = _records(np.random.default_rng(5), 20)
     records.append({"task_id": "up", "spec": ss.preset("ts2vec"), "val_mse": float("nan")})
