@@ -28,7 +28,7 @@ REGISTRY = {
     "exchange_rate": {"file": "exchange_rate/exchange_rate.csv", "target": "OT", "split": "ratio"},
     "illness": {"file": "illness/national_illness.csv", "target": "OT", "split": "ratio"},
     "los_loop": {"file": "los_loop/los_speed.csv", "target": None, "split": "ratio",
-                 "adjacency": "los_loop/los_adj.csv", "header_dates": False},
+                 "adjacency": "los_loop/los_adj.csv"},
     "co2": {"file": None, "target": "co2", "split": "ratio"},
 }
 DATE_NAMES = ("date", "datetime", "time", "timestamp")
@@ -92,7 +92,7 @@ def _where(data_dir) -> str:
             f"variable {ENV_VAR}")
 
 
-def _read_csv(path: Path, header_dates: bool = True) -> pd.DataFrame:
+def _read_csv(path: Path) -> pd.DataFrame:
     try:
         try:
             return pd.read_csv(path)

@@ -23,6 +23,13 @@ def test_registered_datasets_load(data_dir, name, rows, cols, target):
         assert any("°" in c or "(" in c for c in data.columns)
 
 
+def test_registry_entries_hold_only_keys_that_load_reads():
+    allowed = {"file", "target", "split", "adjacency"}
+    for name, entry in ds.REGISTRY.items():
+        assert set(entry) <= allowed, f"{name}: unread keys {sorted(set(entry) - allowed)}"
+        assert {"file", "target", "split"} <= set(entry), name
+
+
 def test_co2_needs_no_file(tmp_path):
     data = ds.load("co2", tmp_path)
     assert data.values.shape == (2284, 1) and np.isnan(data.values).sum() == 59
