@@ -9,7 +9,7 @@ import pytest
 import ray
 
 import search_spaces as ss
-from nas.zeroshot.comparators import seeds
+from nas.zeroshot import seeds
 from nas.cli import main
 from nas.zeroshot.query import candidates, check_query, query
 from nas.zeroshot.comparators import hit_rate, kendall, train
