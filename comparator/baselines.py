@@ -9,45 +9,61 @@ import torch
 from torch import nn
 
 from search_spaces import canonical
-from search_spaces import spec as S
+from search_spaces import space as _space
+from search_spaces.space import Choice, Edges, Subset, View
 
 from .graph import _onehot
 
-MAX_EDGES = 2 * max(S.ENCODER_STEPS) - 1
 
-
-def _aug_block(cell: list) -> list:
-    """Per augmentation: present, strength one-hot, position (ordered ones) / 3."""
+def _view_block(cell: list, view: View) -> list:
+    """Per augmentation (table order): present, strength one-hot, position in the canonical
+    view / ``max_sampled_ordered``."""
     out = []
-    for name in S.AUGMENTATIONS:
-        found = [(i, a) for i, a in enumerate(cell) if a["name"] == name]
+    for aug in view.augs:
+        found = [(i, a) for i, a in enumerate(cell) if a["name"] == aug.name]
         i, a = found[0] if found else (0, None)
-        out += [1.0 if a else 0.0] + _onehot(a["strength"] if a else None, S.AUG_STRENGTHS[name])
-        out.append(i / 3.0 if a else 0.0)
+        out += [1.0 if a else 0.0] + _onehot(a["strength"] if a else None, aug.strengths)
+        out.append(i / view.max_sampled_ordered if a else 0.0)
+    return out
+
+
+def _edges_block(cell: list, f: Edges, max_steps: int) -> list:
+    """Per edge position of the largest cell: op one-hot, then source one-hot over the states
+    0..max_steps-1 (all zeros past the cell's ``2*steps-1`` edges)."""
+    out = []
+    n_max = 2 * max_steps - 1
+    for k in range(n_max):
+        src, op = cell[k] if k < len(cell) else (None, None)
+        out += _onehot(op, [o.name for o in f.grid]) + _onehot(src, range(max_steps))
+    return out
+
+
+def _fields_block(cell: dict, fields: dict) -> list:
+    """Subset (multi-hot) and Edges fields first, then every Choice one-hot, in key order."""
+    out = []
+    for name, f in fields.items():
+        if isinstance(f, Subset):
+            out += [1.0 if x in cell[name] else 0.0 for x in f.grid]
+        elif isinstance(f, Edges):
+            out += _edges_block(cell[name], f, max(fields[f.steps].grid))
+    for name, f in fields.items():
+        if isinstance(f, Choice):
+            out += _onehot(cell[name], f.grid)
     return out
 
 
 def flat_features(spec: dict) -> np.ndarray:
-    """The flat one-hot vector of a spec (every cell choice one-hot; the encoder cell as one
-    one-hot op and one source per edge position)."""
+    """The flat one-hot vector (F_flat,) float32 of a spec: every cell of
+    :data:`search_spaces.space.SPACE` in order, every choice one-hot (the encoder cell as one
+    one-hot op and one source per edge position, contrasts multi-hot).
+
+    Raises:
+        ValueError: the spec is invalid.
+    """
     c = canonical(spec)
-    e, p, lo, tr = c["Encoder"], c["PairCell"], c["LossCell"], c["Train"]
-    v = _aug_block(c["AugCell1"]) + _aug_block(c["AugCell2"])
-    v += (_onehot(c["EmbedCell"]["jitter"], S.EMBED_JITTER)
-          + _onehot(c["EmbedCell"]["masking"], S.EMBED_MASKING)
-          + _onehot(c["EmbedCell"]["norm"], S.EMBED_NORMS))
-    v += ([1.0 if x in p["contrasts"] else 0.0 for x in S.CONTRASTS]
-          + _onehot(p["pooling"], S.POOLINGS) + _onehot(p["kernel"], S.POOL_KERNELS)
-          + _onehot(p["level_weighting"], S.LEVEL_WEIGHTINGS))
-    v += (_onehot(lo["loss"], S.LOSSES) + _onehot(lo["similarity"], S.SIMILARITIES)
-          + _onehot(lo["temperature"], S.TEMPERATURES))
-    for k in range(MAX_EDGES):
-        src, op = e["cell"][k] if k < len(e["cell"]) else (None, None)
-        v += _onehot(op, S.ENCODER_OPS) + _onehot(src, range(max(S.ENCODER_STEPS)))
-    v += (_onehot(e["steps"], S.ENCODER_STEPS) + _onehot(e["layers"], S.ENCODER_LAYERS)
-          + _onehot(e["hidden"], S.HIDDEN_WIDTHS) + _onehot(e["repr_dim"], S.REPR_DIMS))
-    v += (_onehot(tr["lr"], S.LEARNING_RATES) + _onehot(tr["batch_size"], S.BATCH_SIZES)
-          + _onehot(tr["max_train_length"], S.MAX_TRAIN_LENGTHS))
+    v = []
+    for key, cell in _space.SPACE.cells.items():
+        v += _view_block(c[key], cell) if isinstance(cell, View) else _fields_block(c[key], cell)
     return np.asarray(v, dtype=np.float32)
 
 

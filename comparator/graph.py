@@ -15,8 +15,14 @@ semantically equal specs give identical graphs. Nodes, in this fixed order:
 * ``hyper`` (training hyper-parameters and encoder sizes): ``input -> hyper -> output``, so it is
   reachable from the input and every node reaches the output.
 
-Every node has a ``kind`` from :data:`NODE_KINDS` and ``N_PARAMS`` numeric ``params`` in [0, 1];
-its feature row is the kind one-hot followed by the params (:data:`NUM_FEATURES` columns).
+Every node has a ``kind`` from :data:`NODE_KINDS` and ``N_PARAMS`` numeric ``params`` in [0, 1]
+(zero-padded); its feature row is the kind one-hot followed by the params (:data:`NUM_FEATURES`
+columns). Kinds and params derive from :data:`search_spaces.space.SPACE`, each scalar field
+encoded as its ``Choice.node`` says: ``aug`` = strength, view index, position / (number of
+augmentations - 1); ``embed`` / ``pair`` / ``loss`` = the fields of EmbedCell / PairCell /
+LossCell; ``op`` = the Encoder fields with ``steps`` replaced by the state the op feeds;
+``hyper`` = the Train then the Encoder fields. :func:`spec_to_adjacency` gives the same graph as
+an attributed adjacency matrix.
 """
 from __future__ import annotations
 
@@ -29,16 +35,38 @@ import torch
 from torch_geometric.data import Data
 
 from search_spaces import canonical
-from search_spaces import spec as S
+from search_spaces import space as _space
+from search_spaces.space import Choice, Subset
 
-#: Fixed node-kind vocabulary (the one-hot part of a node's features).
-NODE_KINDS = (("input",) + tuple(f"aug:{a}" for a in S.AUGMENTATIONS) + ("embed",)
-              + tuple(f"op:{o}" for o in S.ENCODER_OPS)
-              + tuple(f"pair:{c}" for c in S.CONTRASTS)
-              + tuple(f"loss:{x}" for x in S.LOSSES) + ("output", "hyper"))
+
+def _node_kinds(space) -> tuple:
+    cells = space.cells
+    pair = next(f for f in cells["PairCell"].values() if isinstance(f, Subset))
+    loss = next(f for f in cells["LossCell"].values() if isinstance(f, Choice) and f.node == "kind")
+    return (("input",) + tuple(f"aug:{a}" for a in space.augs) + ("embed",)
+            + tuple(f"op:{o}" for o in space.ops) + tuple(f"pair:{c}" for c in pair.grid)
+            + tuple(f"loss:{x}" for x in loss.grid) + ("output", "hyper"))
+
+
+def _width(fields: dict) -> int:
+    """Number of params a cell's scalar fields give a node (see :func:`encode`)."""
+    return sum(len(f.grid) if f.node == "onehot" else int(f.node != "kind")
+               for f in fields.values() if isinstance(f, Choice))
+
+
+def _n_params(space) -> int:
+    cells = space.cells
+    widths = {"aug": 3, "embed": _width(cells["EmbedCell"]), "op": _width(cells["Encoder"]),
+              "pair": _width(cells["PairCell"]), "loss": _width(cells["LossCell"]),
+              "hyper": _width(cells["Train"]) + _width(cells["Encoder"])}
+    return max(widths.values())
+
+
+#: Fixed node-kind vocabulary (the one-hot part of a node's features), from the declared space.
+NODE_KINDS = _node_kinds(_space.SPACE)
 KIND_INDEX = {kind: i for i, kind in enumerate(NODE_KINDS)}
 #: Length of every node's ``params`` list (the widest node, ``hyper``, uses all of them).
-N_PARAMS = 7
+N_PARAMS = _n_params(_space.SPACE)
 #: F, the number of columns of :func:`node_features` / ``spec_to_data(spec).x``.
 NUM_FEATURES = len(NODE_KINDS) + N_PARAMS
 
@@ -53,14 +81,30 @@ def _lognorm(value: float, grid) -> float:
     return (math.log(value) - lo) / (hi - lo)
 
 
+def encode(value, grid, how: str) -> list:
+    """One field's node params: ``how`` in ``search_spaces.space.NODE_ENCODINGS``."""
+    if how == "onehot":
+        return _onehot(value, grid)
+    if how == "max":
+        return [value / max(grid)]
+    if how == "log":
+        return [_lognorm(value, grid)]
+    return []  # "kind": the value is the node's kind
+
+
+def _cell_params(cell: dict, fields: dict) -> list:
+    """The params of a cell's scalar fields, in key order, each as its ``Choice.node`` says."""
+    out = []
+    for name, f in fields.items():
+        if isinstance(f, Choice):
+            out += encode(cell[name], f.grid, f.node)
+    return out
+
+
 def _producers(state: int) -> list:
-    """Indices of the cell pairs (op nodes) whose sum is state ``state`` >= 1."""
-    return [0] if state == 1 else [2 * state - 3, 2 * state - 2]
-
-
-def _encoder_sizes(enc: dict) -> list:
-    return [enc["layers"] / max(S.ENCODER_LAYERS), enc["hidden"] / max(S.HIDDEN_WIDTHS),
-            enc["repr_dim"] / max(S.REPR_DIMS)]
+    """Indices of the cell pairs (op nodes) whose sum is state ``state`` >= 1 (the edges
+    feeding that node under :func:`search_spaces.space.edge_sources`)."""
+    return [k for k in range(2 * state - 1) if _space.edge_sources(k)[0] == state]
 
 
 class _Builder:
@@ -78,47 +122,40 @@ class _Builder:
 
 
 def _add_views(b: _Builder, spec: dict, inp: int) -> list:
-    """Chain each view's augmentations after ``inp``; returns the last node of each view."""
-    lasts = []
-    for view, key in enumerate(("AugCell1", "AugCell2")):
+    """Chain each view's augmentations after ``inp``; returns the last node of each view.
+    Params: strength (``View.strength_node``), view index, position / (number of augs - 1)."""
+    view, lasts = _space.SPACE.view, []
+    for i, key in enumerate(("AugCell1", "AugCell2")):
         last = inp
         for pos, aug in enumerate(spec[key]):
-            strength = aug["strength"] / max(S.AUG_STRENGTHS[aug["name"]])
-            last = b.node(f"aug:{aug['name']}", [strength, float(view),
-                                                 pos / (len(S.AUGMENTATIONS) - 1)], [last])
+            grid = view.by_name[aug["name"]].strengths
+            params = (encode(aug["strength"], grid, view.strength_node)
+                      + [float(i), pos / (len(view.augs) - 1)])
+            last = b.node(f"aug:{aug['name']}", params, [last])
         lasts.append(last)
     return lasts
 
 
 def _add_encoder(b: _Builder, enc: dict, embed: int) -> list:
-    """One op node per cell pair (AutoCTS++); returns the op nodes summed into the cell output."""
-    sizes = _encoder_sizes(enc)
+    """One op node per cell pair (AutoCTS++); returns the op nodes summed into the cell output.
+    Params: the Encoder fields with ``steps`` replaced by the state the op feeds."""
+    fields = _space.SPACE.cells["Encoder"]
+    steps = fields[_space.SPACE.edges_at[1]].steps  # the name of the steps field
     op_nodes = []
     for k, (source, op) in enumerate(enc["cell"]):
         inputs = [embed] if source == 0 else [op_nodes[p] for p in _producers(source)]
-        target = (k + 1) // 2 + 1  # the state this op contributes to
-        op_nodes.append(b.node(f"op:{op}", [target / max(S.ENCODER_STEPS)] + sizes, inputs))
+        state = _space.edge_sources(k)[0]  # the state this op contributes to
+        op_nodes.append(b.node(f"op:{op}", _cell_params({**enc, steps: state}, fields), inputs))
     return [op_nodes[p] for p in _producers(enc["steps"])]
 
 
 def _add_head(b: _Builder, spec: dict, outputs: list) -> int:
     """Pair-construction nodes and the loss node; returns the loss node."""
-    pair = spec["PairCell"]
-    pair_params = (_onehot(pair["pooling"], S.POOLINGS) + [pair["kernel"] / max(S.POOL_KERNELS)]
-                   + _onehot(pair["level_weighting"], S.LEVEL_WEIGHTINGS))
+    cells = _space.SPACE.cells
+    pair, loss = spec["PairCell"], spec["LossCell"]
+    pair_params = _cell_params(pair, cells["PairCell"])
     pairs = [b.node(f"pair:{c}", pair_params, outputs) for c in pair["contrasts"]]
-    loss = spec["LossCell"]
-    loss_params = (_onehot(loss["similarity"], S.SIMILARITIES)
-                   + [_lognorm(loss["temperature"], S.TEMPERATURES)])
-    return b.node(f"loss:{loss['loss']}", loss_params, pairs)
-
-
-def _hyper_params(spec: dict) -> list:
-    train, enc = spec["Train"], spec["Encoder"]
-    return ([_lognorm(train["lr"], S.LEARNING_RATES),
-             train["batch_size"] / max(S.BATCH_SIZES),
-             train["max_train_length"] / max(S.MAX_TRAIN_LENGTHS),
-             enc["steps"] / max(S.ENCODER_STEPS)] + _encoder_sizes(enc))
+    return b.node(f"loss:{loss['loss']}", _cell_params(loss, cells["LossCell"]), pairs)
 
 
 def _build(spec: dict) -> _Builder:
@@ -128,16 +165,16 @@ def _build(spec: dict) -> _Builder:
         ValueError: the spec is invalid.
     """
     spec = canonical(spec)
+    cells = _space.SPACE.cells
     b = _Builder()
     inp = b.node("input")
     lasts = _add_views(b, spec, inp)
-    emb = spec["EmbedCell"]
-    embed = b.node("embed", [emb["jitter"] / max(S.EMBED_JITTER),
-                             emb["masking"] / max(S.EMBED_MASKING)]
-                   + _onehot(emb["norm"], S.EMBED_NORMS), list(dict.fromkeys(lasts)))
+    embed = b.node("embed", _cell_params(spec["EmbedCell"], cells["EmbedCell"]),
+                   list(dict.fromkeys(lasts)))
     outputs = _add_encoder(b, spec["Encoder"], embed)
     loss = _add_head(b, spec, outputs)
-    hyper = b.node("hyper", _hyper_params(spec), [inp])
+    hyper = b.node("hyper", _cell_params(spec["Train"], cells["Train"])
+                   + _cell_params(spec["Encoder"], cells["Encoder"]), [inp])
     b.node("output", (), [loss, hyper])
     return b
 
@@ -188,6 +225,21 @@ def spec_to_data(spec: dict) -> Data:
     b = _build(spec)
     edge_index = torch.tensor(b.edges, dtype=torch.long).t().contiguous()
     return Data(x=torch.from_numpy(_features(b.kinds, b.params)), edge_index=edge_index)
+
+
+def spec_to_adjacency(spec: dict) -> tuple:
+    """The spec as an attributed adjacency matrix, as AutoCTS++'s ``geno_to_adj`` (Wu et al.,
+    VLDB Journal 2024): ``(A, X)`` with A (N, N) uint8, ``A[i, j] = 1`` for an edge i -> j, and
+    X (N, F) float32 node features (:func:`node_features`); nodes in :func:`spec_to_graph` order.
+
+    Raises:
+        ValueError: the spec is invalid.
+    """
+    b = _build(spec)
+    adj = np.zeros((len(b.kinds), len(b.kinds)), dtype=np.uint8)
+    src, dst = zip(*b.edges)  # a valid spec's graph always has edges (input -> hyper -> output)
+    adj[list(src), list(dst)] = 1
+    return adj, _features(b.kinds, b.params)
 
 
 def graph_key(data: Data) -> bytes:

@@ -5,31 +5,27 @@ MnasNet / FBNet): seed generation and zero-shot queries sample under a cost cap 
 candidate can be trained and probed within the profile's time. Counted: weights applied at every
 (node, timestep) for convolutions and linear maps, plus the score/value products of attention
 (T per temporal-attention position, N per spatial-attention position); element-wise terms,
-norms and biases are ignored.
+norms and biases are ignored. The per-op coefficients are declared with the ops
+(:data:`search_spaces.space.OPS`, ``Op.macs``).
 """
 from __future__ import annotations
 
+from . import space as _space
 from .spec import TS2VEC, uses_spatial_ops
 
 
 def _op_macs(op: str, hidden: int, n_nodes: int, length: int) -> int:
-    """MACs per (node, timestep) of one encoder op of width ``hidden``."""
-    h2 = hidden * hidden
-    return {
-        "identity": 0,
-        "gated_tcn": 2 * 2 * h2,              # filter and gate convs, kernel 2
-        "ts2vec_conv": 2 * 3 * h2,            # two kernel-3 convs
-        "temporal_attention": 4 * h2 + 2 * length * hidden,
-        "diffusion_gcn": 3 * h2 + 2 * n_nodes * n_nodes * hidden // max(n_nodes, 1),
-        "spatial_attention": 4 * h2 + 2 * n_nodes * hidden,
-    }[op]
+    """MACs per (node, timestep) of one encoder op of width H = ``hidden``:
+    a*H**2 + b*T*H + c*N*H with (a, b, c) = ``Op.macs``."""
+    a, b, c = _space.SPACE.ops[op].macs
+    return a * hidden * hidden + b * length * hidden + c * n_nodes * hidden
 
 
 def window_macs(spec: dict, n_features: int, length: int = 201) -> int:
-    """MACs of encoding one window of ``length`` steps with C = ``n_features`` input channels.
+    """MACs of encoding one window of T = ``length`` steps with C = ``n_features`` input channels.
 
     Node layout (a spatial op and C > 1) runs the cell on each of the N = C variables;
-    otherwise N = 1 (see :class:`search_spaces.model.CellEncoder`).
+    otherwise N = 1 (see :class:`search_spaces.learner.model.CellEncoder`).
     """
     enc = spec["Encoder"]
     hidden, repr_dim = enc["hidden"], enc["repr_dim"]

@@ -1,4 +1,5 @@
-"""Random sampling, mutation and size of the joint search space (dict-based, deterministic)."""
+"""Random sampling, mutation and size of the joint search space (dict-based, deterministic),
+all derived from :data:`search_spaces.space.SPACE`."""
 from __future__ import annotations
 
 import math
@@ -6,10 +7,10 @@ from itertools import combinations
 
 import numpy as np
 
-from . import spec as S
+from . import space as _space
+from .space import Choice, Edges, Subset, View, edge_sources
+from .spec import _canonical, _digest, _dumps, canonical
 from .validation import validate
-
-MAX_ORDERED_AUGS = 3  # at most this many input-space transforms per view when sampling
 
 
 def _rng(rng) -> np.random.Generator:
@@ -25,48 +26,48 @@ def _pick(rng: np.random.Generator, grid):
     return value.item() if hasattr(value, "item") else value
 
 
-def _sample_aug_cell(rng: np.random.Generator) -> list:
-    k = int(rng.integers(MAX_ORDERED_AUGS + 1))
-    names = [S.ORDERED_AUGMENTATIONS[i] for i in rng.permutation(len(S.ORDERED_AUGMENTATIONS))[:k]]
-    cell = [{"name": n, "strength": _pick(rng, S.AUG_STRENGTHS[n])} for n in names]
-    for name in S.UNORDERED_AUGMENTATIONS:
-        if rng.random() < 0.5:
-            cell.append({"name": name, "strength": _pick(rng, S.AUG_STRENGTHS[name])})
+def _sample_view(rng: np.random.Generator, view: View) -> list:
+    """Up to ``max_sampled_ordered`` ordered augmentations in random order, then each
+    unordered one with probability 1/2."""
+    ordered = [a for a in view.augs if a.place == "ordered"]
+    k = int(rng.integers(view.max_sampled_ordered + 1))
+    picked = [ordered[i] for i in rng.permutation(len(ordered))[:k]]
+    cell = [{"name": a.name, "strength": _pick(rng, a.strengths)} for a in picked]
+    for aug in view.augs:
+        if aug.place != "ordered" and rng.random() < 0.5:
+            cell.append({"name": aug.name, "strength": _pick(rng, aug.strengths)})
     return cell
+
+
+def _sample_source(rng: np.random.Generator, k: int) -> int:
+    _, allowed, free = edge_sources(k)
+    return allowed[int(rng.integers(len(allowed)))] if free else allowed[0]
 
 
 def _sample_edges(rng: np.random.Generator, steps: int, ops: tuple) -> list:
-    cell = [[0, _pick(rng, ops)]]
-    for i in range(1, steps):
-        cell.append([int(rng.integers(i)), _pick(rng, ops)])
-        cell.append([i, _pick(rng, ops)])
-    return cell
+    return [[_sample_source(rng, k), _pick(rng, ops)] for k in range(2 * steps - 1)]
 
 
-def _sample_cell(rng: np.random.Generator, key: str, spatial: bool):
-    if key in ("AugCell1", "AugCell2"):
-        return _sample_aug_cell(rng)
-    if key == "EmbedCell":
-        return {"jitter": _pick(rng, S.EMBED_JITTER), "masking": _pick(rng, S.EMBED_MASKING),
-                "norm": _pick(rng, S.EMBED_NORMS)}
-    if key == "PairCell":
-        mask = 0
-        while mask == 0:
-            mask = int(rng.integers(1 << len(S.CONTRASTS)))
-        return {"contrasts": [c for i, c in enumerate(S.CONTRASTS) if mask >> i & 1],
-                "pooling": _pick(rng, S.POOLINGS), "kernel": _pick(rng, S.POOL_KERNELS),
-                "level_weighting": _pick(rng, S.LEVEL_WEIGHTINGS)}
-    if key == "LossCell":
-        return {"loss": _pick(rng, S.LOSSES), "similarity": _pick(rng, S.SIMILARITIES),
-                "temperature": _pick(rng, S.TEMPERATURES)}
-    if key == "Encoder":
-        steps = _pick(rng, S.ENCODER_STEPS)
-        ops = S.ENCODER_OPS if spatial else S.TEMPORAL_OPS
-        return {"steps": steps, "layers": _pick(rng, S.ENCODER_LAYERS),
-                "cell": _sample_edges(rng, steps, ops), "hidden": _pick(rng, S.HIDDEN_WIDTHS),
-                "repr_dim": _pick(rng, S.REPR_DIMS)}
-    return {"lr": _pick(rng, S.LEARNING_RATES), "batch_size": _pick(rng, S.BATCH_SIZES),
-            "max_train_length": _pick(rng, S.MAX_TRAIN_LENGTHS)}
+def _sample_subset(rng: np.random.Generator, grid: tuple) -> list:
+    mask = 0
+    while mask == 0:
+        mask = int(rng.integers(1 << len(grid)))
+    return [c for i, c in enumerate(grid) if mask >> i & 1]
+
+
+def _sample_cell(rng: np.random.Generator, cell, spatial: bool):
+    """Fields drawn in key order (the ``steps`` field before the edges that need it)."""
+    if isinstance(cell, View):
+        return _sample_view(rng, cell)
+    out = {}
+    for name, f in cell.items():
+        if isinstance(f, Choice):
+            out[name] = _pick(rng, f.grid)
+        elif isinstance(f, Subset):
+            out[name] = _sample_subset(rng, f.grid)
+        else:
+            out[name] = _sample_edges(rng, out[f.steps], _space.SPACE.op_names(spatial))
+    return out
 
 
 def sample(rng, spatial: bool = True) -> dict:
@@ -80,61 +81,85 @@ def sample(rng, spatial: bool = True) -> dict:
         ValueError: ``rng`` is neither a Generator nor an int.
     """
     rng = _rng(rng)
-    out = {"version": S.SPEC_VERSION}
-    for key in S.CELL_KEYS:
-        out[key] = _sample_cell(rng, key, spatial)
+    space = _space.SPACE
+    out = {"version": space.version}
+    for key, cell in space.cells.items():
+        out[key] = _sample_cell(rng, cell, spatial)
     return validate(out)
+
+
+def _edges_field(cell) -> str | None:
+    if isinstance(cell, dict):
+        return next((name for name, f in cell.items() if isinstance(f, Edges)), None)
+    return None
 
 
 def mutate(spec: dict, rng, spatial: bool = True) -> dict:
     """Return a copy of ``spec`` with one cell resampled so the canonical spec changes.
 
     A uniformly chosen cell is redrawn (the encoder keeps its ``steps`` with probability 1/2
-    and then only one edge's op or source changes), retried until the hash differs.
+    and then only one edge's op or source changes), retried until the hash differs. ``spec``
+    is validated once; the draws are valid by construction.
 
     Raises:
         ValueError: ``spec`` is invalid or ``rng`` is not a Generator / int seed.
     """
-    from .spec import canonical, spec_hash
-
     rng = _rng(rng)
-    before = spec_hash(spec)
+    base = canonical(spec)
+    space = _space.SPACE
+    before = _digest(_dumps(base))
     for _ in range(100):
-        out = canonical(spec)  # a deep copy with list edges and plain numbers
-        key = S.CELL_KEYS[int(rng.integers(len(S.CELL_KEYS)))]
-        if key == "Encoder" and rng.random() < 0.5:
-            _mutate_edge(out["Encoder"], rng, spatial)
+        out = _canonical(base)  # a deep copy with list edges and plain numbers
+        key = space.cell_keys[int(rng.integers(len(space.cell_keys)))]
+        edges = _edges_field(space.cells[key])
+        if edges and rng.random() < 0.5:
+            _mutate_edge(out[key][edges], rng, spatial)
         else:
-            out[key] = _sample_cell(rng, key, spatial)
-        if spec_hash(out) != before:
+            out[key] = _sample_cell(rng, space.cells[key], spatial)
+        if _digest(_dumps(_canonical(out))) != before:
             return out
     raise ValueError("mutate: no different spec found in 100 draws")  # unreachable in practice
 
 
-def _mutate_edge(encoder: dict, rng: np.random.Generator, spatial: bool) -> None:
-    ops = S.ENCODER_OPS if spatial else S.TEMPORAL_OPS
-    k = int(rng.integers(len(encoder["cell"])))
-    if k % 2 == 1 and rng.random() < 0.5:
-        node = (k + 1) // 2 + 1
-        encoder["cell"][k][0] = int(rng.integers(node - 1))
+def _mutate_edge(cell: list, rng: np.random.Generator, spatial: bool) -> None:
+    """A free edge (AutoCTS++ op_a input) changes its source with probability 1/2, else an
+    edge changes its op."""
+    k = int(rng.integers(len(cell)))
+    if edge_sources(k)[2] and rng.random() < 0.5:
+        cell[k][0] = _sample_source(rng, k)
     else:
-        encoder["cell"][k][1] = _pick(rng, ops)
+        cell[k][1] = _pick(rng, _space.SPACE.op_names(spatial))
 
 
-def _aug_cell_count() -> int:
-    """Distinct canonical augmentation cells of one view (order kept for ordered transforms)."""
-    ordered = 0
-    names = S.ORDERED_AUGMENTATIONS
-    for k in range(len(names) + 1):
-        for subset in combinations(names, k):
-            ordered += math.factorial(k) * math.prod(len(S.AUG_STRENGTHS[n]) for n in subset)
-    unordered = math.prod(1 + len(S.AUG_STRENGTHS[n]) for n in S.UNORDERED_AUGMENTATIONS)
-    return ordered * unordered
+def _view_count(view: View) -> int:
+    """Distinct canonical views (order kept for ordered augmentations, none for the others)."""
+    ordered = [a for a in view.augs if a.place == "ordered"]
+    count = 0
+    for k in range(len(ordered) + 1):
+        for subset in combinations(ordered, k):
+            count += math.factorial(k) * math.prod(len(a.strengths) for a in subset)
+    return count * math.prod(1 + len(a.strengths) for a in view.augs if a.place != "ordered")
 
 
-def _encoder_count(n_ops: int) -> int:
-    cells = sum(n_ops ** (2 * s - 1) * math.factorial(s - 1) for s in S.ENCODER_STEPS)
-    return cells * len(S.ENCODER_LAYERS) * len(S.HIDDEN_WIDTHS) * len(S.REPR_DIMS)
+def _wirings(steps: int) -> int:
+    """Source choices of a cell of ``steps`` nodes ((steps-1)! under the AutoCTS++ rule)."""
+    return math.prod(len(edge_sources(k)[1]) for k in range(2 * steps - 1))
+
+
+def _cell_count(cell, spatial: bool) -> int:
+    if isinstance(cell, View):
+        return _view_count(cell)
+    edges = _edges_field(cell)
+    n_ops = len(_space.SPACE.op_names(spatial))
+    count = 1
+    for name, f in cell.items():
+        if isinstance(f, Subset):
+            count *= (1 << len(f.grid)) - 1
+        elif isinstance(f, Edges):
+            count *= sum(n_ops ** (2 * s - 1) * _wirings(s) for s in cell[f.steps].grid)
+        elif not (edges and name == cell[edges].steps):  # steps counted with the edges
+            count *= len(f.grid)
+    return count
 
 
 def space_size(spatial: bool = True) -> int:
@@ -143,9 +168,4 @@ def space_size(spatial: bool = True) -> int:
     Counts the full space (including the ordered-augmentation lists longer than the sampler
     draws); semantically equal specs (same canonical form) are counted once.
     """
-    n_ops = len(S.ENCODER_OPS if spatial else S.TEMPORAL_OPS)
-    embed = len(S.EMBED_JITTER) * len(S.EMBED_MASKING) * len(S.EMBED_NORMS)
-    pair = ((1 << len(S.CONTRASTS)) - 1) * len(S.POOLINGS) * len(S.POOL_KERNELS) * len(S.LEVEL_WEIGHTINGS)
-    loss = len(S.LOSSES) * len(S.SIMILARITIES) * len(S.TEMPERATURES)
-    train = len(S.LEARNING_RATES) * len(S.BATCH_SIZES) * len(S.MAX_TRAIN_LENGTHS)
-    return _aug_cell_count() ** 2 * embed * pair * loss * _encoder_count(n_ops) * train
+    return math.prod(_cell_count(cell, spatial) for cell in _space.SPACE.cells.values())

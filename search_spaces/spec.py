@@ -28,78 +28,40 @@ import copy
 import hashlib
 import json
 
-SPEC_VERSION = 1
+from . import space as _space
+from .space import Choice, Subset, View
+from .validation import validate
 
-#: Input-space augmentations whose order within a view is meaningful (applied in list order).
-ORDERED_AUGMENTATIONS = ("resize", "jitter", "rescaling", "point_masking", "frequency_masking")
-#: Augmentations whose position in the list carries no meaning: ``crop`` is the TS2Vec
-#: contextual crop taken before any transform, ``timestamp_masking`` the TS2Vec latent mask
-#: applied after the input projection.
-UNORDERED_AUGMENTATIONS = ("crop", "timestamp_masking")
+_S = _space.SPACE  # the names below are read-only views of the table at import (kept for importers)
+SPEC_VERSION = _S.version
+#: Augmentations whose order within a view is meaningful / whose position carries no meaning.
+ORDERED_AUGMENTATIONS = tuple(a.name for a in _S.view.augs if a.place == "ordered")
+UNORDERED_AUGMENTATIONS = tuple(a.name for a in _S.view.augs if a.place != "ordered")
 AUGMENTATIONS = ORDERED_AUGMENTATIONS + UNORDERED_AUGMENTATIONS
-
-#: Strength grid per augmentation (data are standardised, so noise scales are in std units):
-#: resize: maximal relative time-axis rescale s (factor f ~ U(1-s, 1), resampled to T*f steps
-#: and back); jitter: Gaussian noise std; rescaling: std of the per-(instance, channel)
-#: amplitude factor ~ N(1, s); point_masking: probability a (t, c) point is zeroed;
-#: frequency_masking: fraction of rFFT bins zeroed; crop: fraction of the free room on each
-#: side the context may extend over (1.0 = TS2Vec); timestamp_masking: probability a latent
-#: timestamp is masked (0.5 = TS2Vec binomial mask).
-AUG_STRENGTHS = {
-    "resize": (0.1, 0.2, 0.3, 0.5),
-    "jitter": (0.01, 0.05, 0.1, 0.3),
-    "rescaling": (0.1, 0.2, 0.5, 1.0),
-    "point_masking": (0.05, 0.1, 0.2, 0.3),
-    "frequency_masking": (0.05, 0.1, 0.2, 0.3),
-    "crop": (0.25, 0.5, 1.0),
-    "timestamp_masking": (0.1, 0.3, 0.5, 0.7),
-}
-
-#: EmbedCell: Gaussian jitter std added to representations in training, representation
-#: masking (dropout probability; TS2Vec's repr_dropout is 0.1) and normalisation over D.
-EMBED_JITTER = (0.0, 0.01, 0.05, 0.1)
-EMBED_MASKING = (0.0, 0.1, 0.2, 0.3)
-EMBED_NORMS = ("none", "l2", "layernorm", "batchnorm")
-
-#: PairCell: instance contrast (across the B instances at each timestamp), temporal contrast
-#: (across the T timestamps of each instance), both from TS2Vec (Yue et al., AAAI 2022, Eq. 1-2),
-#: and cross_scale (local-global: each timestamp of view 1 against the pooled series-level
-#: representation of each instance in view 2, as in DIM/CPC-style local-global contrast).
-CONTRASTS = ("instance", "temporal", "cross_scale")
-POOLINGS = ("max", "avg")
-POOL_KERNELS = (2, 3, 5, 7)
-#: Weight of hierarchy level l (0 = finest): uniform (TS2Vec), fine_first ~ 2**-l,
-#: coarse_first ~ 2**l; weights are normalised to sum to one.
-LEVEL_WEIGHTINGS = ("uniform", "fine_first", "coarse_first")
-
-#: LossCell. NT-Xent: both views of all instances are candidates (SimCLR; TS2Vec's form);
-#: InfoNCE: only the other view's items are candidates (CPC, MoCo); triplet: hinge with
-#: margin 1 on (negative - positive) similarity / temperature, averaged over all negatives.
-LOSSES = ("InfoNCE", "NT-Xent", "triplet")
-SIMILARITIES = ("dot", "cosine", "neg_euclidean")
-#: Similarities are divided by the temperature; 1.0 means "no temperature" (TS2Vec).
-TEMPERATURES = (0.05, 0.1, 0.2, 0.5, 1.0)
-
-#: Encoder operations. Temporal: identity, gated dilated causal conv (WaveNet / Graph WaveNet),
-#: the TS2Vec dilated-conv residual block, temporal self-attention. Spatial (across the N
-#: variables of correlated multi-variable input): diffusion graph conv with an adaptive
-#: adjacency (Graph WaveNet, Wu et al., IJCAI 2019) and spatial self-attention.
-TEMPORAL_OPS = ("identity", "gated_tcn", "ts2vec_conv", "temporal_attention")
-SPATIAL_OPS = ("diffusion_gcn", "spatial_attention")
-ENCODER_OPS = TEMPORAL_OPS + SPATIAL_OPS
-ENCODER_STEPS = (1, 2, 3, 4)
-ENCODER_LAYERS = (2, 4, 6, 8, 10)
-HIDDEN_WIDTHS = (32, 64, 128)
-REPR_DIMS = (64, 128, 320)
-
-#: Train: learning rate (AdamW), batch size (B) and the crop length: training series longer
-#: than ``max_train_length`` are split into sections of at most that many steps (TS2Vec).
-LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
-BATCH_SIZES = (4, 8, 16, 32)
-MAX_TRAIN_LENGTHS = (200, 500, 1000, 3000)
-
-CELL_KEYS = ("AugCell1", "AugCell2", "EmbedCell", "PairCell", "LossCell", "Encoder", "Train")
-TOP_KEYS = ("version",) + CELL_KEYS
+AUG_STRENGTHS = {a.name: a.strengths for a in _S.view.augs}
+EMBED_JITTER = _S.cells["EmbedCell"]["jitter"].grid
+EMBED_MASKING = _S.cells["EmbedCell"]["masking"].grid
+EMBED_NORMS = _S.cells["EmbedCell"]["norm"].grid
+CONTRASTS = _S.cells["PairCell"]["contrasts"].grid
+POOLINGS = _S.cells["PairCell"]["pooling"].grid
+POOL_KERNELS = _S.cells["PairCell"]["kernel"].grid
+LEVEL_WEIGHTINGS = _S.cells["PairCell"]["level_weighting"].grid
+LOSSES = _S.cells["LossCell"]["loss"].grid
+SIMILARITIES = _S.cells["LossCell"]["similarity"].grid
+TEMPERATURES = _S.cells["LossCell"]["temperature"].grid
+TEMPORAL_OPS = _S.op_names(spatial=False)
+SPATIAL_OPS = tuple(n for n in _S.op_names() if n not in TEMPORAL_OPS)
+#: Encoder op names in table order (``search_spaces.learner.ops.OPS`` has the same keys).
+ENCODER_OPS = _S.op_names()
+ENCODER_STEPS = _S.cells["Encoder"]["steps"].grid
+ENCODER_LAYERS = _S.cells["Encoder"]["layers"].grid
+HIDDEN_WIDTHS = _S.cells["Encoder"]["hidden"].grid
+REPR_DIMS = _S.cells["Encoder"]["repr_dim"].grid
+LEARNING_RATES = _S.cells["Train"]["lr"].grid
+BATCH_SIZES = _S.cells["Train"]["batch_size"].grid
+MAX_TRAIN_LENGTHS = _S.cells["Train"]["max_train_length"].grid
+CELL_KEYS = _S.cell_keys
+TOP_KEYS = _S.top_keys
 
 TS2VEC = {
     "version": SPEC_VERSION,
@@ -132,18 +94,46 @@ def preset(name: str) -> dict:
     return copy.deepcopy(PRESETS[name])
 
 
-def _copy_tree(value):
-    """Copy of a JSON-like tree of dicts and lists (tuples become lists); leaves are shared
-    (they are immutable scalars in a valid spec). Several times faster than ``copy.deepcopy``."""
-    if isinstance(value, dict):
-        return {k: _copy_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy_tree(v) for v in value]
-    return value
-
-
 def _float(value) -> float:
     return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _number(value, grid: tuple):
+    """A valid grid value in its grid's type (float on float grids, int on int grids)."""
+    if isinstance(grid[0], float):
+        return _float(value)
+    return int(value) if isinstance(grid[0], int) else value
+
+
+def _canonical_view(entries: list, view: View) -> list:
+    """Places ``first`` augmentations before the ordered ones, ``last`` ones after (table order)."""
+    slot = _space.SPACE.canonical_slot
+    entries = [{"name": a["name"], "strength": _float(a["strength"])} for a in entries]
+    ranked = sorted(range(len(entries)), key=lambda i: slot[entries[i]["name"]] or (1, i))
+    return [entries[i] for i in ranked]
+
+
+def _canonical_field(f, value):
+    if isinstance(f, Choice):
+        return _number(value, f.grid)
+    if isinstance(f, Subset):
+        return sorted(value, key=f.grid.index)
+    return [[int(src), op] for src, op in value]  # Edges
+
+
+def _canonical(spec: dict) -> dict:
+    """The canonical form of a spec already validated (see :func:`canonical`); key order as
+    in ``spec``."""
+    space, out = _space.SPACE, {}
+    for key, value in spec.items():
+        cell = space.cells.get(key)
+        if cell is None:
+            out[key] = space.version
+        elif isinstance(cell, View):
+            out[key] = _canonical_view(value, cell)
+        else:
+            out[key] = {name: _canonical_field(cell[name], v) for name, v in value.items()}
+    return out
 
 
 def canonical(spec: dict) -> dict:
@@ -151,52 +141,45 @@ def canonical(spec: dict) -> dict:
 
     Order is kept where it is meaningful (the ordered input-space augmentations, the encoder
     edges) and normalised where it is not: ``crop`` goes first and ``timestamp_masking`` last
-    in each view, contrasts are sorted, numbers are floats or ints as their grid defines.
+    in each view (their ``place`` in :data:`search_spaces.space.AUGS`), contrasts follow their
+    grid order, numbers are floats or ints as their grid defines. The spec is validated once,
+    here: :func:`to_json` and :func:`spec_hash` go through this function.
 
     Raises:
         ValueError: the spec is invalid (see :func:`search_spaces.validate`).
     """
-    from .validation import validate
+    return _canonical(validate(spec))
 
-    validate(spec)
-    out = _copy_tree(spec)
-    for key in ("AugCell1", "AugCell2"):
-        entries = [{"name": a["name"], "strength": _float(a["strength"])} for a in out[key]]
-        ordered = [a for a in entries if a["name"] in ORDERED_AUGMENTATIONS]
-        crop = [a for a in entries if a["name"] == "crop"]
-        mask = [a for a in entries if a["name"] == "timestamp_masking"]
-        out[key] = crop + ordered + mask
-    out["EmbedCell"] = {k: _float(v) if k != "norm" else v for k, v in out["EmbedCell"].items()}
-    pair = out["PairCell"]
-    pair["contrasts"] = sorted(pair["contrasts"], key=CONTRASTS.index)
-    pair["kernel"] = int(pair["kernel"])
-    out["LossCell"]["temperature"] = _float(out["LossCell"]["temperature"])
-    enc = out["Encoder"]
-    enc["cell"] = [[int(src), op] for src, op in enc["cell"]]
-    for k in ("steps", "layers", "hidden", "repr_dim"):
-        enc[k] = int(enc[k])
-    train = out["Train"]
-    train["lr"] = _float(train["lr"])
-    train["batch_size"] = int(train["batch_size"])
-    train["max_train_length"] = int(train["max_train_length"])
-    out["version"] = SPEC_VERSION
-    return out
+
+def _dumps(canon: dict) -> str:
+    return json.dumps(canon, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def to_json(spec: dict) -> str:
-    """Compact, key-sorted JSON of the canonical form (the text the hash is taken of)."""
-    return json.dumps(canonical(spec), sort_keys=True, separators=(",", ":"))
-
-
-def spec_hash(spec: dict) -> str:
-    """Stable 16-hex-digit SHA-256 of the canonical spec; equal for semantically equal specs.
+    """Compact, key-sorted JSON of the canonical form (the text the hash is taken of).
 
     Raises:
         ValueError: the spec is invalid.
     """
-    return hashlib.sha256(to_json(spec).encode()).hexdigest()[:16]
+    return _dumps(canonical(spec))
+
+
+def spec_hash(spec: dict) -> str:
+    """Stable 16-hex-digit SHA-256 of the canonical spec; equal for semantically equal specs.
+    Validates ``spec`` once (via :func:`canonical`).
+
+    Raises:
+        ValueError: the spec is invalid.
+    """
+    return _digest(to_json(spec))
 
 
 def uses_spatial_ops(spec: dict) -> bool:
     """True when the encoder cell holds an op that mixes the N variables."""
-    return any(op in SPATIAL_OPS for _, op in spec["Encoder"]["cell"])
+    key, name = _space.SPACE.edges_at
+    spatial = _space.SPACE.spatial_ops
+    return any(op in spatial for _, op in spec[key][name])
