@@ -49,3 +49,18 @@ def test_present_data_folder_runs_under_ci(tmp_path):
     result = _run_pytest(tmp_path, data, ci="true")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def _first_command_under(readme: str, heading: str) -> str:
+    section = readme.split(f"\n## {heading}\n", 1)[1]
+    return section.split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+
+
+def test_ci_script_runs_the_readme_install_and_test_commands():
+    root = CONFTEST.parents[1]
+    readme = (root / "README.md").read_text()
+    ci_lines = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines()]
+    for heading in ("Install", "Run the tests"):
+        command = _first_command_under(readme, heading)
+        assert "\n" not in command, f"README {heading}: one command expected, got {command!r}"
+        assert command in ci_lines, f".ci/run lacks the README's {heading} command {command!r}"
