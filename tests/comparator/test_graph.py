@@ -16,6 +16,7 @@ from comparator import (
     NUM_FEATURES,
     PairData,
     node_features,
+    spec_to_adjacency,
     spec_to_data,
     spec_to_graph,
 )
@@ -133,11 +134,41 @@ def test_graphs_are_dags_reachable_and_features_consistent():
         np.testing.assert_array_equal(x[:, :len(NODE_KINDS)].sum(1), 1.0)
 
 
+def test_adjacency_matrix_matches_networkx_and_data():
+    rng = np.random.default_rng(4)
+    specs = [ss.preset("ts2vec")] + [ss.sample(rng, spatial=bool(i % 2)) for i in range(100)]
+    for spec in specs:
+        adj, x = spec_to_adjacency(spec)
+        g, data = spec_to_graph(spec), spec_to_data(spec)
+        n = g.number_of_nodes()
+        assert adj.shape == (n, n) and adj.dtype == np.uint8
+        assert x.shape == (n, NUM_FEATURES) and x.dtype == np.float32
+        ref = nx.to_numpy_array(g, nodelist=range(n), dtype=np.uint8)
+        np.testing.assert_array_equal(adj, ref)
+        dense = np.zeros((n, n), dtype=np.uint8)
+        dense[data.edge_index[0].numpy(), data.edge_index[1].numpy()] = 1
+        np.testing.assert_array_equal(adj, dense)
+        np.testing.assert_array_equal(x, data.x.numpy())
+        np.testing.assert_array_equal(x, node_features(g))
+        assert adj.sum() == g.number_of_edges() and not np.diag(adj).any()
+        assert not np.tril(adj).any()  # nodes are in topological order: edges point forward
+
+
+def test_adjacency_of_the_ts2vec_preset():
+    adj, x = spec_to_adjacency(ss.preset("ts2vec"))
+    kinds = [NODE_KINDS[i] for i in x[:, :len(NODE_KINDS)].argmax(1)]
+    i = {k: kinds.index(k) for k in ("input", "embed", "op:ts2vec_conv", "hyper", "output")}
+    assert adj[i["embed"], i["op:ts2vec_conv"]] == 1 and adj[i["op:ts2vec_conv"], i["embed"]] == 0
+    assert adj[i["input"], i["hyper"]] == adj[i["hyper"], i["output"]] == 1
+    assert adj.sum() == 14
+
+
 def test_invalid_spec_raises():
     spec = ss.preset("ts2vec")
     spec["Encoder"]["cell"] = [[1, "ts2vec_conv"]]
-    with pytest.raises(ValueError, match=r"Encoder.cell\[0\]\[0\]"):
-        spec_to_data(spec)
+    for fn in (spec_to_data, spec_to_adjacency, spec_to_graph):
+        with pytest.raises(ValueError, match=r"Encoder.cell\[0\]\[0\]"):
+            fn(spec)
 
 
 def test_pair_data_batching_offsets_each_side_by_its_own_nodes():
