@@ -1,4 +1,6 @@
-"""The joint search space, declared once (torch-free): :data:`SPACE` and its two tables.
+"""The joint search space, declared once (torch-free): :data:`SPACE`, with the op table
+:data:`OPS` and the augmentation table :data:`AUGS` (the declaration is at the end of this file,
+after the few types it is written in).
 
 Everything else is derived from this declaration: validation (:func:`search_spaces.validate`),
 the canonical form and hash, sampling and mutation, ``space_size``, the MACs cost model, the
@@ -9,8 +11,8 @@ the same name in ``search_spaces/learner/ops.py``). **To add an augmentation**: 
 row in :data:`AUGS` (plus its function in ``search_spaces/learner/augment.py``). **To add a
 choice**: one value in a ``Choice`` grid below. Sources: augmentation and contrastive-strategy
 cells after AutoCL (Jing et al., 2024), the encoder cell after AutoCTS++ (Wu et al., VLDB Journal
-2024), TS2Vec (Yue et al., AAAI 2022) for the pair/loss choices; each field is described in
-:mod:`search_spaces.spec`.
+2024), TS2Vec (Yue et al., AAAI 2022) for the pair/loss choices; what each value means is commented
+beside it.
 
 Node-feature encodings (``Choice.node``; see :mod:`comparator.graph`): ``"onehot"``; ``"max"``
 = value / max(grid); ``"log"`` = log-scale position between min(grid) (0) and max(grid) (1);
@@ -167,10 +169,11 @@ class Space:
 
 # --------------------------------------------------------------------------- the declaration
 
-#: Encoder operations. Temporal: identity, gated dilated causal conv (WaveNet / Graph WaveNet;
-#: filter and gate convs, kernel 2), the TS2Vec dilated-conv residual block (two kernel-3
-#: convs), temporal self-attention (+ T score/value products per position). Spatial: diffusion
-#: graph conv with an adaptive adjacency (Graph WaveNet, Wu et al., IJCAI 2019) and spatial
+#: Encoder operations (names = ``search_spaces.learner.ops.OPS`` keys). Temporal: identity, gated
+#: dilated causal conv (WaveNet / Graph WaveNet; filter and gate convs, kernel 2), the TS2Vec
+#: dilated-conv residual block (two kernel-3 convs), temporal self-attention (T score/value
+#: products per position). Spatial, across the N variables of correlated input: diffusion graph
+#: conv with an adaptive adjacency (Graph WaveNet, Wu et al., IJCAI 2019), spatial
 #: self-attention (N score/value products per position).
 OPS = (
     Op("identity", spatial=False, macs=(0, 0, 0)),
@@ -181,9 +184,14 @@ OPS = (
     Op("spatial_attention", spatial=True, macs=(4, 0, 2)),
 )
 
-#: Augmentations and strength grids (semantics in :mod:`search_spaces.spec`); ``crop`` is the
-#: TS2Vec contextual crop (taken before any transform), ``timestamp_masking`` the TS2Vec latent
-#: mask (after the input projection), so their position in a view carries no meaning.
+#: Augmentations and strength grids (data are standardised, so noise scales are in std units).
+#: resize: maximal relative time-axis rescale s (factor f ~ U(1-s, 1), resampled to T*f steps
+#: and back); jitter: Gaussian noise std; rescaling: std of the per-(instance, channel) amplitude
+#: factor ~ N(1, s); point_masking: probability a (t, c) point is zeroed; frequency_masking:
+#: fraction of rFFT bins zeroed; crop: the TS2Vec contextual crop, taken before any transform,
+#: fraction of the free room on each side the context may extend over (1.0 = TS2Vec);
+#: timestamp_masking: the TS2Vec latent mask after the input projection, probability a
+#: timestamp is masked (0.5 = TS2Vec). The position of the last two carries no meaning.
 AUGS = (
     Aug("resize", (0.1, 0.2, 0.3, 0.5)),
     Aug("jitter", (0.01, 0.05, 0.1, 0.3)),
@@ -197,26 +205,39 @@ AUGS = (
 _VIEW = View(AUGS, max_sampled_ordered=3, strength_node="max")
 
 SPACE = Space(version=1, cells={
-    "AugCell1": _VIEW,
-    "AugCell2": _VIEW,
+    "AugCell1": _VIEW,  # view 1
+    "AugCell2": _VIEW,  # view 2
+    # Gaussian jitter std added to representations in training, representation masking
+    # (dropout probability; TS2Vec's repr_dropout is 0.1), normalisation over D.
     "EmbedCell": {"jitter": Choice((0.0, 0.01, 0.05, 0.1), node="max"),
                   "masking": Choice((0.0, 0.1, 0.2, 0.3), node="max"),
                   "norm": Choice(("none", "l2", "layernorm", "batchnorm"))},
+    # instance: across the B instances at each timestamp; temporal: across the T timestamps of
+    # each instance (TS2Vec, Eq. 1-2); cross_scale: each timestamp of view 1 against the pooled
+    # series representation of each instance in view 2 (DIM/CPC-style local-global contrast).
+    # Hierarchy pooling and its kernel; weight of level l (0 = finest): uniform (TS2Vec),
+    # fine_first ~ 2**-l, coarse_first ~ 2**l, normalised to sum to one.
     "PairCell": {"contrasts": Subset(("instance", "temporal", "cross_scale"), noun="contrast"),
                  "pooling": Choice(("max", "avg")),
                  "kernel": Choice((2, 3, 5, 7), node="max"),
                  "level_weighting": Choice(("uniform", "fine_first", "coarse_first"))},
+    # NT-Xent: both views of all instances are candidates (SimCLR; TS2Vec's form); InfoNCE:
+    # only the other view's items (CPC, MoCo); triplet: hinge with margin 1 on (negative -
+    # positive) similarity / temperature over all negatives. temperature 1.0 = none (TS2Vec).
     "LossCell": {"loss": Choice(("InfoNCE", "NT-Xent", "triplet"), node="kind"),
                  "similarity": Choice(("dot", "cosine", "neg_euclidean")),
                  "temperature": Choice((0.05, 0.1, 0.2, 0.5, 1.0), node="log")},
+    # AutoCTS++ cell of ``steps`` nodes stacked ``layers`` times, width H, output dim D.
     "Encoder": {"steps": Choice((1, 2, 3, 4), node="max"),
                 "layers": Choice((2, 4, 6, 8, 10), node="max"),
                 "cell": Edges(OPS),
                 "hidden": Choice((32, 64, 128), node="max"),
                 "repr_dim": Choice((64, 128, 320), node="max")},
+    # AdamW learning rate, batch size B, and the crop length: training series longer than
+    # max_train_length are split into sections of at most that many steps (TS2Vec).
     "Train": {"lr": Choice((1e-4, 3e-4, 1e-3, 3e-3), node="log"),
               "batch_size": Choice((4, 8, 16, 32), node="max"),
               "max_train_length": Choice((200, 500, 1000, 3000), node="max")},
 })
-"""The space (replaced as a whole by tests that shrink it: every derived function reads
-``space.SPACE`` at call time)."""
+"""The space. Tests that shrink it replace it as a whole (:meth:`Space.replace`): every derived
+function reads ``space.SPACE`` at call time."""

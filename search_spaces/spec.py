@@ -20,7 +20,9 @@ Contrastive Learning Strategy Search for Time Series", 2024); the encoder cell f
 AutoCTS++ (Wu et al., VLDB Journal 2024): ``steps`` nodes, node 1 = op(state 0) and node
 i+1 = op_a(state j) + op_b(state i) with j < i, written as 2*steps-1 ``[source, op]`` pairs,
 the cell stacked ``layers`` times with dilation 2**layer (as the TS2Vec dilated-conv encoder).
-Every value below is a module-level grid; :func:`search_spaces.validate` accepts exactly them.
+The cells, fields and grids (and what each value means) are declared once in
+:data:`search_spaces.space.SPACE`; :func:`search_spaces.validate` accepts exactly them. This
+module holds the presets, the canonical form and the hash.
 """
 from __future__ import annotations
 
@@ -32,34 +34,28 @@ from . import space as _space
 from .space import Choice, Subset, View
 from .validation import validate
 
-_S = _space.SPACE  # the names below are read-only views of the table at import (kept for importers)
+# Names of the grids as module constants: read-only views of the table taken at import (for
+# importers such as the learner; the functions here read ``space.SPACE`` at call time).
+_S, _C = _space.SPACE, _space.SPACE.cells
 SPEC_VERSION = _S.version
-#: Augmentations whose order within a view is meaningful / whose position carries no meaning.
 ORDERED_AUGMENTATIONS = tuple(a.name for a in _S.view.augs if a.place == "ordered")
 UNORDERED_AUGMENTATIONS = tuple(a.name for a in _S.view.augs if a.place != "ordered")
-AUGMENTATIONS = ORDERED_AUGMENTATIONS + UNORDERED_AUGMENTATIONS
+AUGMENTATIONS = tuple(_S.augs)
 AUG_STRENGTHS = {a.name: a.strengths for a in _S.view.augs}
-EMBED_JITTER = _S.cells["EmbedCell"]["jitter"].grid
-EMBED_MASKING = _S.cells["EmbedCell"]["masking"].grid
-EMBED_NORMS = _S.cells["EmbedCell"]["norm"].grid
-CONTRASTS = _S.cells["PairCell"]["contrasts"].grid
-POOLINGS = _S.cells["PairCell"]["pooling"].grid
-POOL_KERNELS = _S.cells["PairCell"]["kernel"].grid
-LEVEL_WEIGHTINGS = _S.cells["PairCell"]["level_weighting"].grid
-LOSSES = _S.cells["LossCell"]["loss"].grid
-SIMILARITIES = _S.cells["LossCell"]["similarity"].grid
-TEMPERATURES = _S.cells["LossCell"]["temperature"].grid
-TEMPORAL_OPS = _S.op_names(spatial=False)
-SPATIAL_OPS = tuple(n for n in _S.op_names() if n not in TEMPORAL_OPS)
+EMBED_JITTER, EMBED_MASKING, EMBED_NORMS = (_C["EmbedCell"][k].grid
+                                            for k in ("jitter", "masking", "norm"))
+CONTRASTS, POOLINGS, POOL_KERNELS, LEVEL_WEIGHTINGS = (
+    _C["PairCell"][k].grid for k in ("contrasts", "pooling", "kernel", "level_weighting"))
+LOSSES, SIMILARITIES, TEMPERATURES = (_C["LossCell"][k].grid
+                                      for k in ("loss", "similarity", "temperature"))
 #: Encoder op names in table order (``search_spaces.learner.ops.OPS`` has the same keys).
 ENCODER_OPS = _S.op_names()
-ENCODER_STEPS = _S.cells["Encoder"]["steps"].grid
-ENCODER_LAYERS = _S.cells["Encoder"]["layers"].grid
-HIDDEN_WIDTHS = _S.cells["Encoder"]["hidden"].grid
-REPR_DIMS = _S.cells["Encoder"]["repr_dim"].grid
-LEARNING_RATES = _S.cells["Train"]["lr"].grid
-BATCH_SIZES = _S.cells["Train"]["batch_size"].grid
-MAX_TRAIN_LENGTHS = _S.cells["Train"]["max_train_length"].grid
+TEMPORAL_OPS = _S.op_names(spatial=False)
+SPATIAL_OPS = tuple(n for n in ENCODER_OPS if n in _S.spatial_ops)
+ENCODER_STEPS, ENCODER_LAYERS, HIDDEN_WIDTHS, REPR_DIMS = (
+    _C["Encoder"][k].grid for k in ("steps", "layers", "hidden", "repr_dim"))
+LEARNING_RATES, BATCH_SIZES, MAX_TRAIN_LENGTHS = (
+    _C["Train"][k].grid for k in ("lr", "batch_size", "max_train_length"))
 CELL_KEYS = _S.cell_keys
 TOP_KEYS = _S.top_keys
 

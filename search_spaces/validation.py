@@ -3,6 +3,7 @@ the path, the bad value and what is allowed."""
 from __future__ import annotations
 
 import numbers
+from functools import lru_cache
 
 from . import space as _space
 from .space import Choice, Edges, Subset, View, edge_sources
@@ -105,17 +106,32 @@ def _check_edges(path: str, steps: int, cell, f: Edges) -> None:
         _check_in(f"{where}[1]", op, ops)
 
 
-def _check_fields(path: str, cell, fields: dict) -> None:
+def _check_fields(path: str, cell, plan: tuple) -> None:
     """The fields in key order; an :class:`Edges` field after the others (it needs ``steps``)."""
-    _check_dict(path, cell, tuple(fields))
-    for name, f in fields.items():
-        if isinstance(f, Choice):
-            _check_in(f"{path}.{name}", cell[name], f.grid)
-        elif isinstance(f, Subset):
-            _check_subset(f"{path}.{name}", cell[name], f)
-    for name, f in fields.items():
-        if isinstance(f, Edges):
-            _check_edges(f"{path}.{name}", cell[f.steps], cell[name], f)
+    keys, scalars, edges = plan
+    _check_dict(path, cell, keys)
+    for name, where, f in scalars:
+        if type(f) is Choice:
+            _check_in(where, cell[name], f.grid)
+        else:
+            _check_subset(where, cell[name], f)
+    for name, where, f in edges:
+        _check_edges(where, cell[f.steps], cell[name], f)
+
+
+@lru_cache(maxsize=8)
+def _plan(space) -> tuple:
+    """Per cell: ``(key, View, None)`` or ``(key, None, (keys, scalar fields, edges fields))``,
+    fields as ``(name, path, field)``; cached per table (the paths are built once)."""
+    out = []
+    for key, cell in space.cells.items():
+        if isinstance(cell, View):
+            out.append((key, cell, None))
+            continue
+        fields = [(name, f"{key}.{name}", f) for name, f in cell.items()]
+        out.append((key, None, (tuple(cell), [x for x in fields if not isinstance(x[2], Edges)],
+                                [x for x in fields if isinstance(x[2], Edges)])))
+    return tuple(out)
 
 
 def validate(spec) -> dict:
@@ -131,9 +147,9 @@ def validate(spec) -> dict:
     space = _space.SPACE
     _check_dict("spec", spec, space.top_keys)
     _check_in("version", spec["version"], (space.version,))
-    for key, cell in space.cells.items():
-        if isinstance(cell, View):
-            _check_view(key, spec[key], cell)
+    for key, view, plan in _plan(space):
+        if view is not None:
+            _check_view(key, spec[key], view)
         else:
-            _check_fields(key, spec[key], cell)
+            _check_fields(key, spec[key], plan)
     return spec
