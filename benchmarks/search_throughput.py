@@ -47,7 +47,7 @@ def on_ray(specs, task, profile, workers: int) -> float:
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         config = {**DEFAULTS, "data": "co2", "horizons": HORIZONS, "profile": profile,
-                  "budget": len(specs), "workers": workers}
+                  "trials": len(specs), "workers": workers}
         with tempfile.TemporaryDirectory() as tmp:
             store = RunStore(tmp)
             search = Search(config, store, task)

@@ -2,10 +2,42 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 class UsageError(ValueError):
     """Bad command-line input; printed as ``ctsnas: error: ...`` with exit code 2."""
+
+
+#: Library argument / config key -> the ``ctsnas`` option that sets it. Library errors name the
+#: argument (``trials: got 0; ...``, ``... (resume=True)``); the CLI shows the option.
+FLAGS = {name: "--" + name.replace("_", "-") for name in (
+    "data", "data_dir", "target", "univariate", "horizons", "horizon", "trials", "profile",
+    "seed", "workers", "cpus_per_trial", "trial_timeout", "address", "run_dir", "resume",
+    "per_task", "shared", "probe_stride", "max_cost", "noise_specs", "skip_exported", "merge",
+    "samples", "top", "train_top", "anchor_share", "compare_ts2vec", "weights", "records",
+    "epochs", "members", "out")}
+FLAGS.update({"extra_specs": "--spec", "slices": "--suite", "weights_dir": "--weights",
+              "out_dir": "--out"})
+
+
+def flag_error(exc: ValueError, flags: dict | None = None) -> UsageError:
+    """``exc`` as a :class:`UsageError` naming options instead of arguments: the leading
+    ``name:`` and every ``name=value`` hint whose name is in ``flags`` (default :data:`FLAGS`)
+    become ``--name:`` and ``--name value`` (``--name`` for ``=True``)."""
+    flags = FLAGS if flags is None else flags
+    text = str(exc)
+    head = re.match(r"([a-z_]+):", text)
+    if head and head.group(1) in flags:
+        text = flags[head.group(1)] + text[head.end(1):]
+
+    def hint(m):
+        flag = flags.get(m.group(1))
+        if flag is None:
+            return m.group(0)
+        return flag if m.group(2) == "True" else f"{flag} {m.group(2)}"
+
+    return UsageError(re.sub(r"\b([a-z_]+)=([^\s;,)]+)", hint, text))
 
 
 def add_data_args(p) -> None:

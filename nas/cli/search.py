@@ -1,9 +1,22 @@
 """``ctsnas search`` and ``ctsnas runs``: run a search and read its run store."""
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 
-from .common import UsageError, parse_horizons, read_specs
+from .common import UsageError, flag_error, parse_horizons, read_specs
+
+
+def _trials(args):
+    """``--trials``, or the deprecated ``--budget`` (with a note on stderr)."""
+    if args.budget is None:
+        return args.trials
+    print("ctsnas: note: --budget is deprecated; use --trials", file=sys.stderr)
+    if args.trials is not None and args.trials != args.budget:
+        raise UsageError(f"--budget: got {args.budget} next to --trials {args.trials}; "
+                         "allowed: only --trials (--budget is its deprecated name)")
+    return args.budget
 
 
 def cmd_search(args) -> int:
@@ -11,7 +24,7 @@ def cmd_search(args) -> int:
     from ..engine.runner import search
 
     given = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
-             "univariate": args.univariate or None, "budget": args.budget,
+             "univariate": args.univariate or None, "trials": _trials(args),
              "profile": args.profile, "seed": args.seed, "workers": args.workers,
              "cpus_per_trial": args.cpus_per_trial, "trial_timeout": args.trial_timeout,
              "address": args.address,
@@ -21,7 +34,7 @@ def cmd_search(args) -> int:
     try:
         summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise flag_error(exc) from None
     print(json.dumps(summary, indent=2, default=str) if args.json else format_leaderboard(summary))
     return 0
 
@@ -46,7 +59,7 @@ def cmd_runs(args) -> int:
             return 0
         frame = trials_frame(args.dir)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise flag_error(exc, {"run_dir": "DIR"}) from None
     from ..engine.store import RunStore
     store = RunStore(args.dir)
     config, rows = store.get_config(), store.trials()
@@ -75,8 +88,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--target", default=None)
     p.add_argument("--univariate", action="store_true")
     p.add_argument("--horizons", default=None, help="comma-separated H (default 24,48)")
-    p.add_argument("--budget", type=int, default=None, help="number of trials")
-    p.add_argument("--profile", default=None, help="smoke, small (default) or paper")
+    p.add_argument("--trials", type=int, default=None, help="number of trials to run")
+    p.add_argument("--budget", type=int, default=None, help=argparse.SUPPRESS)  # deprecated
+    p.add_argument("--profile", default=None,
+                   help="training length: smoke, screen, small (default) or paper")
     p.add_argument("--workers", type=int, default=None, help="parallel trials (local Ray)")
     p.add_argument("--cpus-per-trial", type=int, default=None)
     p.add_argument("--trial-timeout", type=float, default=None, help="seconds per trial")

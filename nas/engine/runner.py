@@ -1,4 +1,5 @@
-"""The distributed search: plan specs, run trials as Ray tasks, stream results into the store.
+"""The distributed search: ask a strategy for specs, run them as Ray tasks, stream results into
+the store.
 
 Trials are taken in completion order (``ray.wait``) with at most one per worker slot in
 flight. A worker process that dies is retried by Ray (``max_retries``); an exception or a
@@ -10,81 +11,113 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
+from collections import deque
 from pathlib import Path
+from typing import NamedTuple
 
-import numpy as np
 import ray
 from tqdm import tqdm
 
 import search_spaces as ss
 from search_spaces import learner
+from search_spaces.learner.trainer import DEPRECATED_PROFILES
 
 from .evaluate import prepare
 from .store import DB_NAME, RunStore
+from .strategies import RandomStrategy, Strategy, plan_specs  # noqa: F401 - plan_specs re-exported
 from .trial import run_trial
 
 #: Config keys that define a run (a resumed run must not change them).
-PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "budget", "profile", "seed",
+PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "trials", "profile", "seed",
              "extra_specs")
 DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [24, 48],
             "extra_specs": [],
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": None, "max_retries": 3, "address": None}
+#: Deprecated names still accepted for one release: config key ``budget`` (now ``trials``) and
+#: the learner's former profile names (``seed``, now ``screen``).
+KEY_ALIASES = {"budget": "trials"}
+PROFILE_ALIASES = DEPRECATED_PROFILES
 
 
-def plan_specs(budget: int, seed: int, spatial: bool, extra: list = ()) -> list:
-    """The ``ts2vec`` preset, the user's ``extra`` specs, then distinct sampled specs (by hash)
-    up to ``budget`` specs; deterministic for the seed."""
-    specs, seen = [], set()
-    for spec in [ss.preset("ts2vec"), *extra]:
-        if ss.spec_hash(spec) not in seen:
-            seen.add(ss.spec_hash(spec))
-            specs.append(spec)
-    rng = np.random.default_rng(seed)
-    while len(specs) < budget:
-        spec = ss.sample(rng, spatial=spatial)
-        if ss.spec_hash(spec) not in seen:
-            seen.add(ss.spec_hash(spec))
-            specs.append(spec)
-    return specs[:budget]
+def profile_name(profile):
+    """The current name of a training profile (deprecated ``seed`` -> ``screen``); a profile
+    dict is returned unchanged."""
+    return PROFILE_ALIASES.get(profile, profile) if isinstance(profile, str) else profile
+
+
+def resolve_profile(profile) -> dict:
+    """A training profile (name, deprecated name or dict) -> the learner's dict of
+    ``n_iters``, ``max_length``, ``max_seconds`` (no deprecation warning: the name is
+    normalised first).
+
+    Raises:
+        ValueError: unknown profile name or bad dict (from the learner).
+    """
+    return learner.resolve_profile(profile_name(profile))
+
+
+def current_names(config: dict, warn: bool = False) -> dict:
+    """``config`` with deprecated keys and profile names replaced by the current ones
+    (``budget`` -> ``trials``, profile ``seed`` -> ``screen``), e.g. for a stored old run;
+    with ``warn`` a DeprecationWarning per deprecated key.
+
+    Raises:
+        ValueError: both a key and its deprecated alias are given with different values.
+    """
+    out = dict(config)
+    for old, new in KEY_ALIASES.items():
+        if old in out:
+            if warn:
+                warnings.warn(f"config key {old!r} is deprecated; use {new!r}",
+                              DeprecationWarning, stacklevel=3)
+            value = out.pop(old)
+            if out.setdefault(new, value) != value:
+                raise ValueError(f"{old}: got {value!r} next to {new}={out[new]!r}; allowed: "
+                                 f"only {new} ({old} is its deprecated name)")
+    if "profile" in out:
+        out["profile"] = profile_name(out["profile"])
+    return out
+
+
+def _positive_int(config: dict, key: str) -> None:
+    v = config.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{key}: got {v!r}; allowed: an int >= 1")
 
 
 def check_config(config: dict) -> dict:
-    """Fill defaults and refuse bad input before Ray starts.
+    """Fill defaults and refuse bad input before Ray starts (deprecated names accepted, see
+    :func:`current_names`).
 
     Raises:
-        ValueError: unknown dataset, bad target or horizons, budget < 1, unknown profile,
-            workers / cpus_per_trial < 1, non-positive trial timeout.
+        ValueError: unknown key, no data, trials < 1, unknown profile, workers /
+            cpus_per_trial < 1, non-positive trial timeout.
     """
-    unknown = set(config) - set(DEFAULTS) - {"data", "budget"}
+    config = current_names(config)
+    allowed = set(DEFAULTS) | {"data", "trials"}
+    unknown = set(config) - allowed
     if unknown:
-        raise ValueError(f"search: unknown option {sorted(unknown)[0]!r}")
+        raise ValueError(f"config: unknown key {sorted(unknown)[0]!r}; allowed: {sorted(allowed)}")
     if not config.get("data"):
-        raise ValueError("--data: required; allowed: a dataset name (ctsnas datasets) or a CSV path")
+        raise ValueError("data: required; allowed: a dataset name (ctsnas datasets) or a CSV path")
     config = {**DEFAULTS, **config}
-    budget = config.get("budget")
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"--budget: got {budget!r}; allowed: an int >= 1")
-    learner.resolve_budget(config["profile"])
-    for key in ("workers", "cpus_per_trial"):
-        if not isinstance(config[key], int) or config[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')}: got {config[key]!r}; allowed: an int >= 1")
-    for i, spec in enumerate(config["extra_specs"]):
-        try:
-            ss.validate(spec)
-        except ValueError as exc:
-            raise ValueError(f"--spec: spec {i + 1}: {exc}") from None
+    for key in ("trials", "workers", "cpus_per_trial"):
+        _positive_int(config, key)
+    resolve_profile(config["profile"])
     if config["trial_timeout"] is not None and config["trial_timeout"] <= 0:
-        raise ValueError(f"--trial-timeout: got {config['trial_timeout']!r}; allowed: seconds > 0")
+        raise ValueError(f"trial_timeout: got {config['trial_timeout']!r}; allowed: seconds > 0")
     return config
 
 
 def merge_stored(run_dir, given: dict, resume: bool) -> dict:
-    """The user's options merged with the config stored in ``run_dir`` (if any).
+    """The user's options merged with the config stored in ``run_dir`` (if any; a run written
+    with the deprecated names is read with the current ones).
 
     Raises:
         ValueError: the directory holds another run and ``resume`` is False, or ``resume``
-            given a plan option (data, horizons, budget, profile, seed, ...) that differs.
+            given a plan option (data, horizons, trials, profile, seed, ...) that differs.
     """
     path = Path(run_dir) / DB_NAME
     stored = None
@@ -92,34 +125,49 @@ def merge_stored(run_dir, given: dict, resume: bool) -> dict:
         store = RunStore(run_dir)
         stored = store.get_config()
         store.close()
+    given = current_names(given)
     if stored is None:
         return given
+    stored = current_names(stored)
     if not resume:
-        raise ValueError(f"--run-dir: {run_dir} already holds a run ({stored['data']}, budget "
-                         f"{stored['budget']}); pass --resume to continue it or pick a new "
+        raise ValueError(f"run_dir: {run_dir} already holds a run ({stored['data']}, "
+                         f"{stored['trials']} trials); resume it (resume=True) or pick another "
                          "directory")
     for key in PLAN_KEYS:
         if key in given and given[key] != stored[key]:
-            raise ValueError(f"--resume: {key} is {given[key]!r} but the run has "
-                             f"{stored[key]!r}; allowed: the run's own value (or omit it)")
+            raise ValueError(f"{key}: got {given[key]!r} but the run in {run_dir} has "
+                             f"{stored[key]!r}; allowed: the run's own value (or leave it out) "
+                             "when resuming")
     return {**given, **stored}
 
 
-def _unfinished_row(index: int, spec: dict, seed: int, seconds: float, why: str) -> dict:
-    return {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
+class Job(NamedTuple):
+    """One trial to run: its lane (task), position in the plan, spec hash and spec."""
+    lane: object
+    index: int
+    spec_hash: str
+    spec: dict
+
+
+def _unfinished_row(job: Job, seed: int, seconds: float, why: str) -> dict:
+    return {"trial": job.index, "spec_hash": job.spec_hash, "spec": job.spec, "seed": seed,
             "status": why, "seconds": seconds, "error": f"{why} after {seconds:.0f} s"}
 
 
 class Search:
-    """Runs planned trials on Ray, writing each to its store as it finishes.
+    """Runs trials on Ray, writing each to its store as it finishes.
 
     A search has one *lane* (its task, store, horizons and seed); seed generation adds one lane
     per task slice (:meth:`add_lane`) and runs jobs of every lane in one pool, so no worker
-    idles at a task boundary.
+    idles at a task boundary. Specs come from a fixed list (:meth:`run`, :meth:`run_jobs`) or
+    from a :class:`~nas.engine.strategies.Strategy` asked as slots free
+    (:meth:`run_strategy`).
     """
 
     def __init__(self, config: dict, store: RunStore, task, trial_fn=run_trial):
         self.config, self.store, self.task = config, store, task
+        resolve_profile(config["profile"])
+        self.profile = profile_name(config["profile"])
         self.remote = ray.remote(trial_fn).options(num_cpus=config["cpus_per_trial"],
                                                    max_retries=config["max_retries"],
                                                    retry_exceptions=False)
@@ -135,58 +183,104 @@ class Search:
                            "horizons": horizons, "seed": seed,
                            "probe_stride": probe_stride or self.config.get("probe_stride", 1)}
 
-    def submit(self, index: int, spec: dict, test: bool = False, lane=None):
+    def submit(self, index: int, spec: dict, test: bool = False, lane=None, **kwargs):
+        """Start one trial of ``spec`` on ``lane``; ``kwargs`` go to the trial function.
+        Returns its Ray object ref."""
         c, ln = self.config, self.lanes[lane]
-        return self.remote.remote(index, spec, ln["task_ref"], ln["horizons"], c["profile"],
-                                  ln["seed"], c["cpus_per_trial"], test, ln["probe_stride"])
+        return self.remote.remote(index, spec, ln["task_ref"], ln["horizons"], self.profile,
+                                  ln["seed"], c["cpus_per_trial"], test, ln["probe_stride"],
+                                  **kwargs)
 
     def run(self, specs: list, progress: bool = True) -> None:
         """Run the specs of the single lane (skipping those already in its store)."""
-        self.run_jobs([(None, i, s) for i, s in enumerate(specs)], progress)
+        self.run_jobs([Job(None, i, ss.spec_hash(s), s) for i, s in enumerate(specs)], progress)
 
     def run_jobs(self, jobs: list, progress: bool = True) -> None:
-        """Run ``(lane, index, spec)`` jobs in the given order, at most one per slot in flight."""
+        """Run :class:`Job` s in the given order (skipping those already in their lane's
+        store), at most one per slot in flight."""
         done = {key: lane["store"].done_hashes() for key, lane in self.lanes.items()}
-        pending = [j for j in jobs if ss.spec_hash(j[2]) not in done[j[0]]]
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), disable=not progress,
-                   desc="trials", unit="trial")
+        pending = deque(j for j in jobs if j.spec_hash not in done[j.lane])
+        bar = self._start_bar(len(jobs), len(jobs) - len(pending), progress)
+        self._loop(lambda n: [pending.popleft() for _ in range(min(n, len(pending)))], bar)
+
+    def run_strategy(self, strategy: Strategy, trials: int, progress: bool = True) -> None:
+        """Run up to ``trials`` trials of the single lane as ``strategy`` proposes them, telling
+        it every result. Specs its store already holds are told from the store, not re-run."""
+        stored = {r["spec_hash"]: r for r in self.store.trials()}
+        bar = self._start_bar(trials, 0, progress)
+        asked = 0
+
+        def take(n: int) -> list:
+            nonlocal asked
+            out = []
+            while len(out) < n and asked < trials:
+                pairs = strategy.ask(min(n - len(out), trials - asked))
+                if not pairs:
+                    break
+                for spec_hash, spec in pairs:
+                    job, asked = Job(None, asked, spec_hash, spec), asked + 1
+                    if spec_hash in stored:
+                        strategy.tell(spec, stored[spec_hash])
+                        bar.update(1)
+                    else:
+                        out.append(job)
+            return out
+
+        self._loop(take, bar, strategy.tell)
+
+    def _start_bar(self, total: int, initial: int, progress: bool):
+        bar = tqdm(total=total, initial=initial, disable=not progress, desc="trials",
+                   unit="trial")
         rows = [r for lane in self.lanes.values() for r in lane["store"].trials()]
         self._failed = sum(r["status"] != "ok" for r in rows)
         self._best = min((r["val_mse"] for r in rows if r["status"] == "ok"), default=None)
         self._update_bar(bar)
+        return bar
+
+    def _loop(self, take, bar, tell=None) -> None:
+        """Keep every slot busy with jobs from ``take(n)`` until it has none and nothing is in
+        flight; record each finished trial (and ``tell(spec, row)`` it)."""
         flight = {}
-        while pending or flight:
-            while pending and len(flight) < self.slots:
-                lane, index, spec = pending.pop(0)
-                flight[self.submit(index, spec, lane=lane)] = (lane, index, spec,
-                                                               time.monotonic())
+        while True:
+            if len(flight) < self.slots:
+                for job in take(self.slots - len(flight)):
+                    flight[self.submit(job.index, job.spec, lane=job.lane)] = (job,
+                                                                               time.monotonic())
+            if not flight:
+                break
             ready, _ = ray.wait(list(flight), num_returns=1, timeout=1.0)
+            finished = []
             for ref in ready:
-                self._finish(ref, flight.pop(ref), bar)
-            self._cancel_late(flight, bar)
+                job, start = flight.pop(ref)
+                finished.append((job, self._finish(ref, job, start)))
+            for job, row in finished + self._cancel_late(flight):
+                self._record(job.lane, row, bar)
+                if tell is not None:
+                    tell(job.spec, row)
         bar.close()
 
-    def _finish(self, ref, entry, bar) -> None:
-        lane, index, spec, start = entry
+    def _finish(self, ref, job: Job, start: float) -> dict:
         try:
-            row = ray.get(ref)
+            return ray.get(ref)
         except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
-            row = _unfinished_row(index, spec, self.lanes[lane]["seed"],
-                                  time.monotonic() - start, "failed")
+            row = _unfinished_row(job, self.lanes[job.lane]["seed"], time.monotonic() - start,
+                                  "failed")
             row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
-        self._record(lane, row, bar)
+            return row
 
-    def _cancel_late(self, flight: dict, bar) -> None:
-        limit = self.config["trial_timeout"]
+    def _cancel_late(self, flight: dict) -> list:
+        """Cancel the trials past ``trial_timeout``; -> their (job, timeout row) pairs."""
+        limit, out = self.config["trial_timeout"], []
         if not limit:
-            return
+            return out
         now = time.monotonic()
-        for ref, (lane, index, spec, start) in list(flight.items()):
+        for ref, (job, start) in list(flight.items()):
             if now - start > limit:
                 ray.cancel(ref, force=True)
                 flight.pop(ref)
-                self._record(lane, _unfinished_row(index, spec, self.lanes[lane]["seed"],
-                                                   now - start, "timeout"), bar)
+                out.append((job, _unfinished_row(job, self.lanes[job.lane]["seed"],
+                                                 now - start, "timeout")))
+        return out
 
     def _record(self, lane, row: dict, bar) -> None:
         """Write a finished trial to its lane's store and update the running counts."""
@@ -216,26 +310,27 @@ def init_ray(config: dict) -> None:
 
 def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
            trial_fn=run_trial) -> dict:
-    """``ctsnas search`` as a function: returns the run summary (see :mod:`nas.results`).
+    """``ctsnas search`` as a function: a random search (:class:`RandomStrategy`) of
+    ``config["trials"]`` trials; returns the run summary (see :mod:`nas.engine.results`).
 
     Raises:
         ValueError: bad input, found before Ray starts (see :func:`check_config`,
-            :func:`merge_stored`).
+            :func:`merge_stored`, :class:`RandomStrategy`), named by its config key.
     """
     from .results import finalize
 
-    config = check_config(merge_stored(run_dir, config, resume))
+    config = check_config(merge_stored(run_dir, current_names(config, warn=True), resume))
     task = prepare(config["data"], config["data_dir"], config["target"],
                    config["univariate"], config["horizons"])
+    strategy = RandomStrategy(config["trials"], config["seed"], len(task.inputs) > 1,
+                              config["extra_specs"])
     store = RunStore(run_dir)
     if store.get_config() is None:
         store.set_config({k: config[k] for k in PLAN_KEYS})
-    specs = plan_specs(config["budget"], config["seed"], len(task.inputs) > 1,
-                       config["extra_specs"])
-    init_ray(config)
     try:
+        init_ray(config)
         runner = Search(config, store, task, trial_fn)
-        runner.run(specs, progress)
+        runner.run_strategy(strategy, config["trials"], progress)
         return finalize(runner)
     finally:
         store.close()

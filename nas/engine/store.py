@@ -14,7 +14,7 @@ DB_NAME = "run.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
-    trial INTEGER PRIMARY KEY,       -- position in the planned order (0 = ts2vec reference)
+    trial INTEGER PRIMARY KEY,       -- position in the asked order (0 = the ts2vec preset)
     spec_hash TEXT NOT NULL UNIQUE,
     spec TEXT NOT NULL,              -- JSON
     seed INTEGER NOT NULL,
@@ -32,19 +32,22 @@ CREATE TABLE IF NOT EXISTS trials (
 TRIAL_COLUMNS = ("trial", "spec_hash", "spec", "seed", "status", "val_mse", "metrics",
                  "n_params", "seconds", "node", "versions", "error", "finished_at")
 JSON_COLUMNS = ("spec", "metrics", "versions")
+#: Config keys of runs written by older versions -> their current names (mapped on read).
+LEGACY_KEYS = {"budget": "trials"}
 
 
 class RunStore:
     """SQLite run store of one run directory.
 
     Raises:
-        ValueError: the directory exists as a file, or the database is not a run store.
+        ValueError: ``run_dir`` exists as a file, or its database is not a run store.
     """
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise ValueError(f"--run-dir: {self.run_dir} exists and is not a directory")
+            raise ValueError(f"run_dir: {self.run_dir} exists and is not a directory; "
+                             "allowed: a directory or a new path")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / DB_NAME
         try:
@@ -53,14 +56,17 @@ class RunStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"--run-dir: {self.path} is not a ctsnas run store ({exc})") from None
+            raise ValueError(f"run_dir: {self.path} is not a ctsnas run store ({exc}); "
+                             "allowed: a run directory or a new path") from None
 
     def close(self) -> None:
         self.db.close()
 
     def get_config(self) -> dict | None:
+        """The stored run config (None for a new store); legacy keys under their current
+        names (:data:`LEGACY_KEYS`)."""
         rows = self.db.execute("SELECT key, value FROM config").fetchall()
-        return {k: json.loads(v) for k, v in rows} if rows else None
+        return {LEGACY_KEYS.get(k, k): json.loads(v) for k, v in rows} if rows else None
 
     def set_config(self, config: dict) -> None:
         with self.db:

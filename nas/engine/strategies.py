@@ -1,0 +1,85 @@
+"""Search strategies: what spec to try next, behind a small ask/tell interface.
+
+The runner (:class:`nas.engine.runner.Search`) asks a strategy for at most as many specs as it
+has free worker slots, runs them, and tells the strategy each finished trial's run-store row.
+A strategy must be deterministic for its seed and ask the same specs in the same order when
+told the same rows, so a resumed run re-plans identically and skips what its store holds.
+
+Only uniform random search is implemented; model-guided strategies (evolution, TPE, ASHA)
+plug in here later.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import search_spaces as ss
+
+
+class Strategy:
+    """The ask/tell interface of a search strategy.
+
+    ``ask(n)`` returns up to ``n`` new ``(spec_hash, spec)`` pairs (the hash is the spec's
+    identity in the run store; a strategy needs it to avoid repeats anyway, so the runner
+    reuses it instead of validating the spec a second time); an empty list means the strategy
+    has nothing more to propose. ``tell(spec, row)`` reports a finished trial (``row`` as
+    written to the run store: ``status``, ``val_mse``, ...; also called for trials a resumed
+    run finds already done).
+    """
+
+    def ask(self, n: int) -> list:
+        raise NotImplementedError
+
+    def tell(self, spec: dict, row: dict) -> None:
+        """Default: ignore the result (a strategy that does not learn from trials)."""
+
+
+class RandomStrategy(Strategy):
+    """The ``ts2vec`` preset, the user's ``extra`` specs, then distinct uniform samples of the
+    space (:func:`search_spaces.sample`, drawn from ``numpy.random.default_rng(seed)``), up to
+    ``trials`` specs in all; duplicates (by :func:`search_spaces.spec_hash`) are skipped.
+
+    Raises:
+        ValueError: ``trials`` is not an int >= 1, or an extra spec is invalid (named
+            ``extra_specs: spec <i>: ...``).
+    """
+
+    def __init__(self, trials: int, seed: int = 0, spatial: bool = True, extra: list = ()):
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            raise ValueError(f"trials: got {trials!r}; allowed: an int >= 1")
+        self.trials, self.spatial = trials, spatial
+        self.rng = np.random.default_rng(seed)
+        self.seen: set = set()
+        self.queue: list = []  # fixed specs not yet asked: the preset, then the extras
+        self._keep(ss.preset("ts2vec"), self.queue)
+        for i, spec in enumerate(extra, start=1):
+            try:
+                self._keep(spec, self.queue)
+            except ValueError as exc:
+                raise ValueError(f"extra_specs: spec {i}: {exc}") from None
+        self.asked = 0
+
+    def _keep(self, spec: dict, out: list) -> None:
+        """Append ``(hash, spec)`` to ``out`` unless the spec was seen (one hash per spec)."""
+        h = ss.spec_hash(spec)
+        if h not in self.seen:
+            self.seen.add(h)
+            out.append((h, spec))
+
+    def ask(self, n: int) -> list:
+        out = []
+        while len(out) < n and self.asked < self.trials:
+            if self.queue:
+                out.append(self.queue.pop(0))
+                self.asked += 1
+                continue
+            fresh = []
+            while not fresh:
+                self._keep(ss.sample(self.rng, spatial=self.spatial), fresh)
+            out += fresh
+            self.asked += 1
+        return out
+
+
+def plan_specs(trials: int, seed: int, spatial: bool, extra: list = ()) -> list:
+    """Every spec :class:`RandomStrategy` proposes for ``trials`` trials, in order."""
+    return [spec for _, spec in RandomStrategy(trials, seed, spatial, extra).ask(trials)]
