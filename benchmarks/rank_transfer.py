@@ -94,7 +94,8 @@ def top3_wins(order_scores, mse, cand, ts2vec) -> int:
 def comparator_scores(weights_dir, records: list, tasks: list, meta: list, shared: list):
     """(n_tasks, n_shared) negated scores of each task's hold-out comparator (lower = better)."""
     import comparator as cp
-    from nas.zeroshot.comparators import load_features, load_trained, standardise
+    from nas.zeroshot.comparators import load_trained, standardise
+    from nas.zeroshot.features import load_features
 
     features = load_features(records)
     spec_of = {r["spec_hash"]: r["spec"] for r in records}

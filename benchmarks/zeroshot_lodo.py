@@ -7,7 +7,7 @@ test split next to the ``ts2vec`` preset trained at the same profile. Prints the
 (dataset, horizon) cells and the share where the pick wins; writes it as JSON.
 
     python benchmarks/zeroshot_lodo.py --holdout-weights runs/lodo-w50 \\
-        [--data-dir ../shared/datasets] [--profile seed] [--workers 2] [--out runs/lodo.json]
+        [--data-dir ../shared/datasets] [--profile screen] [--workers 2] [--out runs/lodo.json]
 """
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
+from nas.zeroshot.comparators import TRAIN_DEFAULTS, fit_tahc, save_comparator
+from nas.zeroshot.features import load_features
 from nas.zeroshot.query import query
 from nas.zeroshot.seeds import read_records
-from nas.zeroshot.comparators import TRAIN_DEFAULTS, fit_tahc, load_features, save_comparator
 from seeds.suite import SLICES, load_slice, slice_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--holdout-weights", required=True)
     parser.add_argument("--records", default=str(ROOT / "seeds" / "records.jsonl"))
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets"))
-    parser.add_argument("--profile", default="seed")
+    parser.add_argument("--profile", default="screen")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--anchor-share", type=float, default=0.0,

@@ -1,6 +1,7 @@
 """The ``ctsnas`` command line.
 
-Exit codes: 0 success, 2 bad input (the message names the field, the value and what is allowed).
+Exit codes: 0 success, 2 bad input (the message names the option, the value and what is
+allowed; library errors name arguments, translated to options by :func:`.common.flag_error`).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import UsageError, add_data_args
+from .common import UsageError, add_data_args, flag_error
 
 
 def cmd_seeds(args) -> int:
@@ -26,17 +26,18 @@ def cmd_seeds(args) -> int:
         summary = seeds.generate(given, args.run_dir, resume=args.resume,
                                  progress=not args.quiet)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise flag_error(exc) from None
     print(json.dumps(summary))
     return 0
 
 
 def cmd_comparator(args) -> int:
     from ..zeroshot import comparators as zeroshot
+    from ..zeroshot.features import load_features, train_reference
     from ..zeroshot.seeds import read_records
 
     if args.comparator_command == "reference":
-        print(json.dumps(zeroshot.train_reference(args.profile, args.seed)))
+        print(json.dumps(train_reference(args.profile, args.seed)))
         return 0
     for name in ("epochs", "members"):
         if getattr(args, name) < 1:
@@ -46,12 +47,12 @@ def cmd_comparator(args) -> int:
     except OSError as exc:
         raise UsageError(f"--records: cannot read {args.records!r}: {exc}") from None
     try:
-        features = zeroshot.load_features(records, args.data_dir)
+        features = load_features(records, args.data_dir)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise flag_error(exc, {"task_id": "--records"}) from None
     kw = {"epochs": args.epochs, "seed": args.seed, "members": args.members}
     if args.comparator_command == "train":
-        meta = zeroshot.train(records, features, args.out or zeroshot.WEIGHTS_DIR, **kw)
+        meta = zeroshot.train(records, features, args.out, **kw)
         print(json.dumps({k: v for k, v in meta.items() if k != "norm"}, indent=2))
         return 0
     result = zeroshot.evaluate(records, features, weights_dir=args.holdout_weights, **kw)
@@ -75,7 +76,7 @@ def cmd_query(args) -> int:
     try:
         result = query(config, args.run_dir)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise flag_error(exc) from None
     print(json.dumps(result, indent=2) if args.json else format_query(result))
     return 0
 
@@ -89,7 +90,8 @@ def _suite_file(path: str) -> list:
         with open(path, encoding="utf-8") as fh:
             slices = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--suite: cannot read {path!r} as a JSON list of slices ({exc})") from None
+        raise UsageError(f"--suite: cannot read {path!r} as a JSON list of slices "
+                         f"({exc})") from None
     if not isinstance(slices, list) or not slices:
         raise UsageError(f"--suite: {path!r} must hold a non-empty JSON list of slices")
     return slices
@@ -105,7 +107,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--per-task", type=int, default=None, help="specs per slice (default 50)")
     p.add_argument("--shared", type=int, default=None,
                    help="of which shared by every slice (default 24, incl. ts2vec)")
-    p.add_argument("--profile", default=None, help="training profile (default: seed)")
+    p.add_argument("--profile", default=None,
+                   help="training length (default: screen; 'seed' is its deprecated name)")
     p.add_argument("--probe-stride", type=_stride, default=None,
                    help="probe every k-th training sample (default auto: ~1000 samples)")
     p.add_argument("--max-cost", type=float, default=None,
@@ -145,14 +148,17 @@ def add_parsers(sub) -> None:
                        help="train M comparators (seeds S, S+1, ...) and rank by their mean "
                             "score (default 1)")
         if name == "train":
-            p.add_argument("--out", default=None, help="weights folder (default: shipped)")
+            p.add_argument("--out", required=True, metavar="DIR",
+                           help="folder to write the weights to (tahc.pt, tahc.json); read it "
+                                "with `ctsnas query --weights DIR`")
         else:
             p.add_argument("--out-json", default=None, help="also write the result as JSON")
             p.add_argument("--holdout-weights", default=None,
                            help="save each held-out comparator under DIR/holdout-<dataset>")
         p.set_defaults(func=cmd_comparator)
-    p = comp.add_parser("reference", help="retrain the shipped reference encoder on co2 "
-                        "(invalidates seeds/task_features.json and the comparator weights)")
+    p = comp.add_parser("reference", help="maintainers: retrain the shipped reference encoder "
+                        "on co2 (rewrites it in the package; invalidates the shipped "
+                        "seeds/task_features.json and comparator weights)")
     p.add_argument("--profile", default="paper")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_comparator)
@@ -168,11 +174,14 @@ def add_parsers(sub) -> None:
                    help="train the top K on Ray and report the best with test metrics")
     p.add_argument("--compare-ts2vec", action="store_true",
                    help="with --train-top, also train the ts2vec preset for comparison")
-    p.add_argument("--profile", default=None, help="training profile (default: seed)")
+    p.add_argument("--profile", default=None,
+                   help="training length of --train-top (default: screen)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--trial-timeout", type=float, default=None)
     p.add_argument("--address", default=None)
-    p.add_argument("--weights", default=None, help="comparator folder (default: shipped)")
+    p.add_argument("--weights", default=None, metavar="DIR",
+                   help="comparator folder written by `ctsnas comparator train --out DIR` "
+                        "(default: the shipped comparator, read only)")
     p.add_argument("--run-dir", default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", action="store_true")

@@ -134,10 +134,10 @@ def merge_stored(run_dir, given: dict, resume: bool) -> dict:
                          f"{stored['trials']} trials); resume it (resume=True) or pick another "
                          "directory")
     for key in PLAN_KEYS:
-        if key in given and given[key] != stored[key]:
+        if key in given and given[key] != stored.get(key, DEFAULTS.get(key)):
             raise ValueError(f"{key}: got {given[key]!r} but the run in {run_dir} has "
-                             f"{stored[key]!r}; allowed: the run's own value (or leave it out) "
-                             "when resuming")
+                             f"{stored.get(key, DEFAULTS.get(key))!r}; allowed: the run's own "
+                             "value (or leave it out) when resuming")
     return {**given, **stored}
 
 

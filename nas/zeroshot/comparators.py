@@ -1,9 +1,10 @@
 """Comparator training and leave-one-dataset-out evaluation over the seed records.
 
-``ctsnas comparator train`` fits T-AHC on every record and ships the weights; ``ctsnas
-comparator evaluate`` holds out one source dataset at a time and reports Kendall tau and the
-top-5% hit rate on its tasks for T-AHC and the baselines (random, parameter count, flat one-hot
-MLP, the graph model without task features).
+``ctsnas comparator train`` fits T-AHC on every record and writes its weights where it is told
+(the shipped ones in ``comparator/weights`` are read only); ``ctsnas comparator evaluate``
+holds out one source dataset at a time and reports Kendall tau and the top-5% hit rate on its
+tasks for T-AHC and the baselines (random, parameter count, flat one-hot MLP, the graph model
+without task features). Task features: :mod:`nas.zeroshot.features`.
 """
 from __future__ import annotations
 
@@ -17,55 +18,12 @@ from scipy.stats import kendalltau
 
 import comparator as cp
 from comparator.baselines import flat_scores, train_flat_mlp
-from comparator.task_features import META_NAMES, load_reference, task_features
-import seeds
-from seeds.suite import load_slice, suite
+from comparator.task_features import META_NAMES
 
-SEEDS_DIR = Path(seeds.__file__).resolve().parent
+#: The shipped comparator (read only: training writes to the folder it is given).
 WEIGHTS_DIR = Path(cp.__file__).parent / "weights"
 METHODS = ("random", "n_params", "flat_mlp", "graph_no_task", "tahc")
 TRAIN_DEFAULTS = {"epochs": 30, "pairs_per_task": 256, "seed": 0}
-
-
-def train_reference(profile="paper", seed: int = 0) -> dict:
-    """Train the reference encoder of the task features on the embedded co2 series (training
-    split, no calendar covariates; never a suite dataset) and ship it; drops the cached suite
-    task features, which depend on it."""
-    import downstream as ds
-    from comparator.task_features import save_reference, train_reference_encoder
-
-    task = ds.make_task(ds.load("co2"), univariate=True, covariates=False)
-    start, end = task.splits["train"]
-    t0 = time.perf_counter()
-    encoder = train_reference_encoder(task.x[None, start:end], profile, seed)
-    save_reference(encoder)
-    (SEEDS_DIR / "task_features.json").unlink(missing_ok=True)
-    return {"profile": profile, "seed": seed, "train_rows": end - start,
-            "seconds": time.perf_counter() - t0}
-
-
-def suite_features(task_ids, data_dir=None, encoder=None) -> dict:
-    """task_id -> unstandardised task feature list for tasks of the default suite."""
-    encoder = encoder or load_reference()
-    by_id = {t["task_id"]: t for t in suite()}
-    out = {}
-    for tid in sorted(task_ids):
-        t = by_id[tid]
-        task = load_slice(t, data_dir)
-        x = task.x[:task.splits["train"][1], task.n_covariates:]
-        out[tid] = task_features(x, t["horizon"], t["univariate"], encoder).tolist()
-    return out
-
-
-def load_features(records: list, data_dir=None, path=None) -> dict:
-    """Task features of the records' tasks, cached in ``seeds/task_features.json``."""
-    path = Path(path or SEEDS_DIR / "task_features.json")
-    cached = json.loads(path.read_text()) if path.is_file() else {}
-    missing = {r["task_id"] for r in records} - set(cached)
-    if missing:
-        cached.update(suite_features(missing, data_dir))
-        path.write_text(json.dumps(cached, sort_keys=True))
-    return cached
 
 
 def normaliser(features: dict, task_ids) -> dict:
@@ -88,9 +46,9 @@ def fit_tahc(records: list, features: dict, use_task: bool = True, **kw) -> tupl
     return model, norm
 
 
-def train(records: list, features: dict, out_dir=WEIGHTS_DIR, **kw) -> dict:
+def train(records: list, features: dict, out_dir, **kw) -> dict:
     """Fit T-AHC on all records and write ``tahc.pt`` and ``tahc.json`` (feature
-    standardisation, names, datasets seen, counts) into ``out_dir``."""
+    standardisation, names, datasets seen, counts) into ``out_dir`` (created if needed)."""
     start = time.perf_counter()
     model, norm = fit_tahc(records, features, **kw)
     return save_comparator(model, norm, records, out_dir, time.perf_counter() - start, kw)
@@ -109,15 +67,15 @@ def save_comparator(model, norm: dict, records: list, out_dir, seconds: float, k
 
 
 def load_trained(weights_dir=WEIGHTS_DIR) -> tuple:
-    """(T-AHC model, meta) shipped in ``weights_dir``.
+    """(T-AHC model, meta) saved in ``weights_dir`` (default: the shipped comparator).
 
     Raises:
-        ValueError: no trained comparator there (names the command that makes one).
+        ValueError: no trained comparator there.
     """
     weights_dir = Path(weights_dir)
     if not (weights_dir / "tahc.pt").is_file():
-        raise ValueError(f"--weights: no trained comparator in {weights_dir}; run "
-                         "`ctsnas comparator train` first")
+        raise ValueError(f"weights: no trained comparator in {weights_dir} (no tahc.pt); "
+                         "allowed: a folder written by comparator training (train)")
     return cp.load(weights_dir / "tahc.pt"), json.loads((weights_dir / "tahc.json").read_text())
 
 

@@ -12,18 +12,17 @@ import ray
 
 import comparator as cp
 import search_spaces as ss
-from search_spaces import learner
 from comparator.task_features import load_reference, task_features
 from search_spaces.cost import relative_cost
 
 from ..engine.evaluate import prepare
-from ..engine.runner import Search, init_ray
-from .seeds import sample_capped
+from ..engine.runner import Search, init_ray, profile_name, resolve_profile
 from ..engine.store import RunStore
 from .comparators import WEIGHTS_DIR, load_trained, standardise
+from .seeds import sample_capped
 
 QUERY_DEFAULTS = {"samples": 20000, "top": 5, "train_top": 0, "seed": 0, "max_cost": 1.5,
-                  "profile": "seed", "workers": 1, "cpus_per_trial": 1,
+                  "profile": "screen", "workers": 1, "cpus_per_trial": 1,
                   "trial_timeout": None, "max_retries": 3, "address": None,
                   "compare_ts2vec": False, "weights": str(WEIGHTS_DIR), "anchor_share": 0.0}
 
@@ -39,17 +38,17 @@ def check_query(config: dict) -> dict:
     for key, low in (("samples", 1), ("top", 1), ("train_top", 0), ("workers", 1)):
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"--{key.replace('_', '-')}: got {v!r}; allowed: an int >= {low}")
+            raise ValueError(f"{key}: got {v!r}; allowed: an int >= {low}")
     share = config["anchor_share"]
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise ValueError(f"--anchor-share: got {share!r}; allowed: a number in [0, 1]")
+        raise ValueError(f"anchor_share: got {share!r}; allowed: a number in [0, 1]")
     if config["top"] > config["samples"]:
-        raise ValueError(f"--top: got {config['top']}; allowed: at most --samples "
-                         f"({config['samples']})")
+        raise ValueError(f"top: got {config['top']}; allowed: at most samples={config['samples']}")
     if config["train_top"] > config["top"]:
-        raise ValueError(f"--train-top: got {config['train_top']}; allowed: at most --top "
-                         f"({config['top']})")
-    learner.resolve_budget(config["profile"])
+        raise ValueError(f"train_top: got {config['train_top']}; allowed: at most "
+                         f"top={config['top']}")
+    config["profile"] = profile_name(config["profile"])
+    resolve_profile(config["profile"])
     return config
 
 

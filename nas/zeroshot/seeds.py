@@ -1,8 +1,8 @@
 """``ctsnas seeds``: (task, spec, score) records over the task suite, through the search runner.
 
-Every slice of the suite (:mod:`seeds.suite`) is one lane of :class:`nas.runner.Search` with its
-own run store (``RUN_DIR/<slice_id>/run.sqlite``); one trial trains a spec on the slice and
-probes both of its horizons, giving one record per task. The plan per slice: the ``ts2vec``
+Every slice of the suite (:mod:`seeds.suite`) is one lane of :class:`nas.engine.runner.Search`
+with its own run store (``RUN_DIR/<slice_id>/run.sqlite``); one trial trains a spec on the
+slice and probes both of its horizons, giving one record per task. The plan per slice: the ``ts2vec``
 preset, a *shared* block of specs evaluated on every slice, then slice-specific specs, all
 sampled under a cost cap (:func:`search_spaces.cost.relative_cost`). Jobs are interleaved across
 slices so a partial run covers every task evenly. The *noise* lanes re-evaluate the first
@@ -21,11 +21,10 @@ import numpy as np
 from scipy.stats import kendalltau
 
 import search_spaces as ss
-from search_spaces import learner
 from search_spaces.cost import relative_cost
 from seeds.suite import SLICES, load_slice, slice_id, suite
 
-from ..engine.runner import Search, init_ray
+from ..engine.runner import Job, Search, init_ray, profile_name, resolve_profile
 from ..engine.store import RunStore
 from ..engine.trial import run_trial
 
@@ -34,7 +33,7 @@ PLAN_FILE_EXPORTED = "plan.json"
 NOISE_SLICES = ("ETTh1-u-0-4000", "weather-m5-20000-24000")
 PLAN_KEYS = ("per_task", "shared", "profile", "seed", "probe_stride", "max_cost",
              "noise_specs", "noise_slices", "slices")
-DEFAULTS = {"per_task": 50, "shared": 24, "profile": "seed", "seed": 0, "probe_stride": "auto",
+DEFAULTS = {"per_task": 50, "shared": 24, "profile": "screen", "seed": 0, "probe_stride": "auto",
             "max_cost": 1.5, "noise_specs": 50,
             "noise_slices": None,
             "slices": list(SLICES), "data_dir": None, "skip_exported": None,
@@ -57,23 +56,25 @@ def check_seed_config(config: dict) -> dict:
     """Fill defaults and refuse bad input before Ray starts.
 
     Raises:
-        ValueError: unknown option, per_task < 1, shared > per_task, unknown profile, a noise
-            slice not in the suite, max_cost <= 0.
+        ValueError: unknown key, per_task < 1, shared > per_task, unknown profile, a noise
+            slice not in the suite, max_cost <= 0, ``skip_exported`` not an export of this
+            plan.
     """
     unknown = set(config) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"seeds: unknown option {min(unknown)!r}")
+        raise ValueError(f"config: unknown key {min(unknown)!r}; allowed: {sorted(DEFAULTS)}")
     config = {**DEFAULTS, **config}
+    config["profile"] = profile_name(config["profile"])
     if config["probe_stride"] != "auto":
         _positive_int(config, "probe_stride")
     for key in ("per_task", "workers", "cpus_per_trial"):
         _positive_int(config, key)
     if not 0 <= config["shared"] <= config["per_task"]:
-        raise ValueError(f"--shared: got {config['shared']!r}; allowed: 0 .. per_task "
-                         f"({config['per_task']})")
+        raise ValueError(f"shared: got {config['shared']!r}; allowed: 0 .. "
+                         f"per_task={config['per_task']}")
     if not config["max_cost"] > 0:
-        raise ValueError(f"--max-cost: got {config['max_cost']!r}; allowed: > 0")
-    learner.resolve_budget(config["profile"])
+        raise ValueError(f"max_cost: got {config['max_cost']!r}; allowed: > 0")
+    resolve_profile(config["profile"])
     ids = [slice_id(s) for s in config["slices"]]
     if config["noise_slices"] is None:  # default: two slices of different datasets
         config["noise_slices"] = ([s for s in NOISE_SLICES if s in ids] or ids)[:2]
@@ -81,21 +82,32 @@ def check_seed_config(config: dict) -> dict:
         if sid not in ids:
             raise ValueError(f"noise_slices: got {sid!r}; allowed: {ids}")
     if config["skip_exported"] is not None:
-        _check_exported(config, config["skip_exported"], "--skip-exported")
+        _check_exported(config, config["skip_exported"], "skip_exported")
     return config
 
 
-def _check_exported(plan: dict, out_dir, option: str) -> None:
-    """``out_dir`` (given as ``option``) must hold an export of the same plan."""
+def _plan_differs(stored: dict, plan: dict):
+    """The first plan key whose value differs (profile aliases are equal), else None."""
+    for key in PLAN_KEYS:
+        a, b = stored[key], plan[key]
+        if key == "profile":
+            a, b = profile_name(a), profile_name(b)
+        if json.dumps(a) != json.dumps(b):
+            return key
+    return None
+
+
+def _check_exported(plan: dict, out_dir, argument: str) -> None:
+    """``out_dir`` (the value of ``argument``) must hold an export of the same plan."""
     out = Path(out_dir)
     if not (out / PLAN_FILE_EXPORTED).is_file():
-        raise ValueError(f"{option}: got {str(out)!r}; allowed: a directory written by "
-                         f"`ctsnas seeds export` (with {PLAN_FILE_EXPORTED})")
+        raise ValueError(f"{argument}: got {str(out)!r}; allowed: a directory written by "
+                         f"the seed export (export, with {PLAN_FILE_EXPORTED})")
     stored = json.loads((out / PLAN_FILE_EXPORTED).read_text())
-    for key in PLAN_KEYS:
-        if json.dumps(stored[key]) != json.dumps(plan[key]):
-            raise ValueError(f"{option}: {key} is {plan[key]!r} but {out} was "
-                             f"exported from {stored[key]!r}; allowed: the same plan")
+    key = _plan_differs(stored, plan)
+    if key is not None:
+        raise ValueError(f"{argument}: {key} is {plan[key]!r} but {out} was "
+                         f"exported from {stored[key]!r}; allowed: the same plan")
 
 
 def exported_jobs(out_dir) -> set:
@@ -109,7 +121,7 @@ def exported_jobs(out_dir) -> set:
 def _positive_int(config: dict, key: str) -> None:
     v = config[key]
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"--{key.replace('_', '-')}: got {v!r}; allowed: an int >= 1"
+        raise ValueError(f"{key}: got {v!r}; allowed: an int >= 1"
                          + (" or auto" if key == "probe_stride" else ""))
 
 
@@ -131,10 +143,13 @@ def sample_capped(rng, spatial: bool, n_features: int, max_cost: float) -> dict:
 
 
 def slice_plan(config: dict, position: int, task) -> list:
-    """The specs of one slice: ts2vec, the shared block (channel-mixing only, so valid on any
-    slice), then slice-specific specs (spatial ops allowed on multivariate slices)."""
+    """The ``(spec_hash, spec)`` pairs of one slice: ts2vec, the shared block (channel-mixing
+    only, so valid on any slice), then slice-specific specs (spatial ops allowed on
+    multivariate slices)."""
     n_features = task.x.shape[1]
-    specs, seen = [ss.preset("ts2vec")], {ss.spec_hash(ss.preset("ts2vec"))}
+    anchor = ss.preset("ts2vec")
+    specs = [(ss.spec_hash(anchor), anchor)]
+    seen = {specs[0][0]}
     shared_rng = np.random.default_rng([config["seed"], 0])
     own_rng = np.random.default_rng([config["seed"], 1, position])
     while len(specs) < config["per_task"]:
@@ -142,9 +157,10 @@ def slice_plan(config: dict, position: int, task) -> list:
         spec = sample_capped(shared_rng if shared else own_rng,
                              spatial=not shared and n_features > 1 and not task.univariate,
                              n_features=n_features, max_cost=config["max_cost"])
-        if ss.spec_hash(spec) not in seen:
-            seen.add(ss.spec_hash(spec))
-            specs.append(spec)
+        spec_hash = ss.spec_hash(spec)
+        if spec_hash not in seen:
+            seen.add(spec_hash)
+            specs.append((spec_hash, spec))
     return specs
 
 
@@ -161,12 +177,12 @@ def _open_plan(run_dir: Path, config: dict, resume: bool) -> dict:
     if path.exists():
         stored = json.loads(path.read_text())
         if not resume:
-            raise ValueError(f"--run-dir: {run_dir} already holds seed generation; pass "
-                             "--resume to continue it or pick a new directory")
-        for key in PLAN_KEYS:
-            if json.dumps(stored[key]) != json.dumps(plan[key]):
-                raise ValueError(f"--resume: {key} is {plan[key]!r} but the run has "
-                                 f"{stored[key]!r}; allowed: the run's own value")
+            raise ValueError(f"run_dir: {run_dir} already holds seed generation; resume it "
+                             "(resume=True) or pick another directory")
+        key = _plan_differs(stored, plan)
+        if key is not None:
+            raise ValueError(f"{key}: got {plan[key]!r} but the run in {run_dir} has "
+                             f"{stored[key]!r}; allowed: the run's own value when resuming")
         return stored
     run_dir.mkdir(parents=True, exist_ok=True)
     plan["code_version"] = code_version()
@@ -205,14 +221,14 @@ def generate(config: dict, run_dir, resume: bool = False, progress: bool = True,
                         probe_stride(config, tasks[sid]))
     jobs = []
     for p in range(config["per_task"]):
-        jobs += [(sid, p, plans[sid][p]) for sid in tasks]
+        jobs += [Job(sid, p, *plans[sid][p]) for sid in tasks]
         if p < config["noise_specs"]:
-            jobs += [(f"noise-seed{config['seed'] + 1}/{sid}", p, plans[sid][p])
+            jobs += [Job(f"noise-seed{config['seed'] + 1}/{sid}", p, *plans[sid][p])
                      for sid in config["noise_slices"]]
     if config["skip_exported"] is not None:
         done = exported_jobs(config["skip_exported"])
-        jobs = [j for j in jobs if (j[0].rsplit("/", 1)[-1], ss.spec_hash(j[2]),
-                                    runner.lanes[j[0]]["seed"]) not in done]
+        jobs = [j for j in jobs if (j.lane.rsplit("/", 1)[-1], j.spec_hash,
+                                    runner.lanes[j.lane]["seed"]) not in done]
     try:
         runner.run_jobs(jobs, progress)
     finally:
@@ -271,7 +287,7 @@ def export(run_dir, out_dir, merge: bool = False) -> dict:
     two) into ``out_dir``; returns {file: number of records, "noise_ceiling": mean tau}.
 
     With ``merge`` the records already in ``out_dir`` are kept and the run's records are added
-    unless the same (task, spec, seed) is there: a run made with ``--skip-exported out_dir``
+    unless the same (task, spec, seed) is there: a run generated with ``skip_exported=out_dir``
     continues the exported plan (e.g. from a fresh clone, where the run directory is gone).
     ``plan.json`` keeps the first run's plan and lists the merged runs under ``merged``.
 
@@ -282,11 +298,12 @@ def export(run_dir, out_dir, merge: bool = False) -> dict:
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     path = run_dir / PLAN_FILE
     if not path.is_file():
-        raise ValueError(f"RUN_DIR: {run_dir} holds no seed generation (no {PLAN_FILE})")
+        raise ValueError(f"run_dir: {run_dir} holds no seed generation (no {PLAN_FILE}); "
+                         "allowed: a directory written by seed generation (generate)")
     plan = json.loads(path.read_text())
     out_plan = plan
     if merge and (out_dir / PLAN_FILE_EXPORTED).is_file():
-        _check_exported(plan, out_dir, "--merge")
+        _check_exported(plan, out_dir, "out_dir")
         out_plan = json.loads((out_dir / PLAN_FILE_EXPORTED).read_text())
         out_plan["merged"] = out_plan.get("merged", []) + [
             {k: plan[k] for k in ("code_version", "started_at")}]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ from nas.zeroshot import seeds
 from nas.cli import main
 from nas.zeroshot.query import candidates, check_query, query
 from nas.zeroshot.comparators import hit_rate, kendall, train
+from nas.zeroshot.features import SEEDS_DIR, load_features
 from search_spaces.cost import relative_cost
 
 SLICES = [
@@ -65,15 +66,16 @@ def test_generation_writes_one_record_per_task_and_spec_and_resumes(seed_run, da
     again = seeds.generate({**CONFIG, "data_dir": str(data_dir)}, run, resume=True,
                            progress=False)
     assert again["trials"] == 10
-    with pytest.raises(ValueError, match="already holds seed generation"):
+    with pytest.raises(ValueError, match=r"^run_dir: .* already holds seed generation; resume "
+                                         r"it \(resume=True\)"):
         seeds.generate({**CONFIG, "data_dir": str(data_dir)}, run, progress=False)
-    with pytest.raises(ValueError, match="--resume: per_task is 4"):
+    with pytest.raises(ValueError, match=r"^per_task: got 4 but the run in .* has 3"):
         seeds.generate({**CONFIG, "per_task": 4, "data_dir": str(data_dir)}, run,
                        resume=True, progress=False)
 
 
 def test_a_partial_export_is_continued_without_its_run_directory(seed_run, data_dir,
-                                                                 tmp_path):
+                                                                 tmp_path, capsys):
     run, _ = seed_run
     out = tmp_path / "exported"
     seeds.export(run, out)
@@ -95,18 +97,27 @@ def test_a_partial_export_is_continued_without_its_run_directory(seed_run, data_
     assert any(r["spec_hash"] == gone["spec_hash"] for r in merged)
     plan = json.loads((out / "plan.json").read_text())
     assert len(plan["merged"]) == 1 and plan["per_task"] == CONFIG["per_task"]
-    with pytest.raises(ValueError, match="--skip-exported: per_task is 4 but"):
+    with pytest.raises(ValueError, match="^skip_exported: per_task is 4 but"):
         seeds.generate({**config, "per_task": 4}, tmp_path / "other", progress=False)
-    with pytest.raises(ValueError, match="--skip-exported: got .* allowed: a directory"):
+    with pytest.raises(ValueError, match="^skip_exported: got .* allowed: a directory"):
         seeds.generate({**config, "skip_exported": str(tmp_path)}, tmp_path / "other",
                        progress=False)
     assert not (tmp_path / "other").exists()
+    other = tmp_path / "other-plan"  # a run of another plan cannot be merged into the export
+    shutil.copytree(tmp_path / "more", other)
+    changed = json.loads((other / "seeds.json").read_text()) | {"per_task": 4}
+    (other / "seeds.json").write_text(json.dumps(changed))
+    with pytest.raises(ValueError, match="^out_dir: per_task is 4 but"):
+        seeds.export(other, out, merge=True)
+    capsys.readouterr()
+    assert main(["seeds", "export", "--run-dir", str(other), "--out", str(out), "--merge"]) == 2
+    assert "ctsnas: error: --out: per_task is 4 but" in capsys.readouterr().err
 
 
 def test_shipped_seeds_meet_the_suite_and_noise_sizes():
     """The shipped records: >= 1,200 over >= 24 tasks; the seed-to-seed noise measured on
     >= 50 specs of >= 3 tasks, and noise_ceiling.json is what the records give."""
-    out = Path(seeds.__file__).resolve().parents[1] / "seeds"
+    out = SEEDS_DIR
     recs, noise = (seeds.read_records(out / n) for n in ("records.jsonl", "noise.jsonl"))
     assert len(recs) >= 1200 and len({r["task_id"] for r in recs}) >= 24
     keys = [(r["task_id"], r["spec_hash"], r["seed"]) for r in recs + noise]
@@ -117,17 +128,42 @@ def test_shipped_seeds_meet_the_suite_and_noise_sizes():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"shared": 5}, "--shared: got 5"),
-    ({"per_task": 0}, "--per-task: got 0"),
+    ({"shared": 5}, r"shared: got 5; allowed: 0 \.\. per_task=3"),
+    ({"per_task": 0}, "per_task: got 0"),
     ({"noise_slices": ["nope"]}, "noise_slices: got 'nope'"),
-    ({"max_cost": 0}, "--max-cost: got 0"),
-    ({"probe_stride": 0}, "--probe-stride: got 0"),
-    ({"colour": 1}, "unknown option 'colour'"),
+    ({"max_cost": 0}, "max_cost: got 0"),
+    ({"probe_stride": 0}, "probe_stride: got 0"),
+    ({"profile": "huge"}, "profile: got 'huge'"),
+    ({"colour": 1}, "config: unknown key 'colour'"),
 ])
 def test_bad_seed_options_fail_before_any_work(bad, match, tmp_path):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match="^" + match):
         seeds.generate({**CONFIG, **bad}, tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--per-task", "0"], "--per-task: got 0"),
+    (["--per-task", "3", "--shared", "5"], "--shared: got 5; allowed: 0 .. --per-task 3"),
+    (["--max-cost", "0"], "--max-cost: got 0"),
+    (["--skip-exported", "."], "--skip-exported: got '.'; allowed: a directory"),
+])
+def test_seeds_cli_names_the_options(argv, message, tmp_path, capsys):
+    assert main(["seeds", "generate", *argv, "--run-dir", str(tmp_path / "x")]) == 2
+    assert f"ctsnas: error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_shipped_plan_is_continued_under_the_new_profile_name():
+    """seeds/plan.json says profile "seed" (the former name of "screen", the default now):
+    ``--skip-exported seeds`` still matches it; another profile does not."""
+    shipped = SEEDS_DIR
+    assert json.loads((shipped / "plan.json").read_text())["profile"] == "seed"
+    config = seeds.check_seed_config({"skip_exported": str(shipped)})
+    assert config["profile"] == "screen"
+    assert seeds.check_seed_config({"skip_exported": str(shipped), "profile": "seed"})
+    with pytest.raises(ValueError, match="^skip_exported: profile is 'small' but"):
+        seeds.check_seed_config({"skip_exported": str(shipped), "profile": "small"})
 
 
 def test_sampling_under_the_cost_cap_is_deterministic():
@@ -147,8 +183,9 @@ def test_anchored_candidates_are_ts2vec_neighbours_under_the_cap():
     assert all(1 <= c <= 3 for c in changed[:100])  # 1-3 cells redrawn
     assert np.mean(changed[100:]) > np.mean(changed[:100])  # the rest: uniform samples
     assert max(relative_cost(s, 8) for s in a) <= 1.5
-    with pytest.raises(ValueError, match="--anchor-share"):
+    with pytest.raises(ValueError, match=r"^anchor_share: got 1\.5; allowed: a number in"):
         check_query({"anchor_share": 1.5})
+    assert check_query({})["profile"] == check_query({"profile": "seed"})["profile"] == "screen"
 
 
 def test_kendall_and_hit_rate_on_known_orders():
@@ -163,8 +200,7 @@ def test_query_ranks_and_trains_the_top_on_co2(seed_run, tmp_path):
     run, _ = seed_run
     seeds.export(run, tmp_path / "exp")
     recs = seeds.read_records(tmp_path / "exp" / "records.jsonl")
-    from nas.zeroshot.comparators import load_features
-    features = load_features(recs, path=tmp_path / "features.json")
+    features = load_features(recs, cache=tmp_path / "features.json")
     train(recs, features, tmp_path / "weights", epochs=2)
     config = {"data": "co2", "horizon": 4, "samples": 300, "top": 3, "train_top": 1,
               "compare_ts2vec": True, "weights": str(tmp_path / "weights"),
@@ -176,16 +212,18 @@ def test_query_ranks_and_trains_the_top_on_co2(seed_run, tmp_path):
     best, base = result["train"]["best"], result["train"]["ts2vec"]
     assert best["spec_hash"] == result["top"][0]["spec_hash"]
     assert best["test"]["4"]["mse"] > 0 and base["test"]["4"]["mse"] > 0
-    with pytest.raises(ValueError, match="--train-top: got 4"):
+    with pytest.raises(ValueError, match="^train_top: got 4; allowed: at most top=3"):
         check_query({**config, "train_top": 4})
 
 
 def test_query_cli_refuses_bad_input_before_work(tmp_path, capsys):
     assert main(["query", "--data", "co2", "--horizon", "4", "--weights",
                  str(tmp_path)]) == 2
-    assert "no trained comparator" in capsys.readouterr().err
+    assert "--weights: no trained comparator" in capsys.readouterr().err
     assert main(["query", "--data", "co2", "--horizon", "4000"]) == 2
     assert "H=4000 is too long" in capsys.readouterr().err
+    assert main(["query", "--data", "co2", "--horizon", "4", "--top", "9", "--samples", "5"]) == 2
+    assert "--top: got 9; allowed: at most --samples 5" in capsys.readouterr().err
     assert main(["comparator", "train", "--members", "0", "--out", str(tmp_path / "w")]) == 2
     assert "--members: got 0" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
