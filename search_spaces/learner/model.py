@@ -117,7 +117,7 @@ class CellEncoder(nn.Module):
             Cell(enc["cell"], hidden, n_nodes, 2 ** layer) for layer in range(layers))
         self.head = TS2VecConvBlock(hidden, enc["repr_dim"], 3, 2 ** layers, final=True)
         self.embed = EmbedTransform(spec["EmbedCell"], enc["repr_dim"])
-        self.n_features = n_features
+        self.n_features, self.repr_dim = n_features, enc["repr_dim"]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         z = self.head(self._trunk(x, mask))  # B x D x T

@@ -1,4 +1,4 @@
-"""Contrastive training of a spec: ``fit(spec, series, budget, seed) -> (Encoder, record)``.
+"""Contrastive training of a spec's network: ``train(net, spec, series, profile, seed)``.
 
 The loop follows TS2Vec (Yue et al., AAAI 2022; reference ``TS2Vec.fit``): long series are cut
 into sections of at most ``max_train_length`` steps, each batch is cropped into two overlapping
@@ -9,49 +9,72 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 
 import numpy as np
 import torch
+import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
 
 from .augment import apply_view, contextual_crop, timestamp_mask
-from .encoding import Encoder
 from .losses import hierarchical_contrastive_loss
-from .model import build_model, count_parameters
+from .model import count_parameters
 from ..validation import validate
 
-#: Named training budgets. ``n_iters`` None = TS2Vec's rule (200 iterations when the training
-#: array holds at most 100,000 values, else 600); ``max_length`` caps the spec's crop length
-#: (max_train_length); ``max_seconds`` is a wall-clock safety cap (seconds) recorded in the
-#: record when it ends training early.
-BUDGETS = {
+#: Named training profiles (training length). ``n_iters`` None = TS2Vec's rule (200 iterations
+#: when the training array holds at most 100,000 values, else 600); ``max_length`` caps the
+#: spec's crop length (max_train_length, in steps); ``max_seconds`` is a wall-clock safety cap
+#: (seconds), recorded in the record when it ends training early.
+#: ``smoke`` checks that a spec trains; ``screen`` (formerly ``seed``) is the short run of the
+#: zero-shot seed records; ``small`` is the search default; ``paper`` is TS2Vec's schedule.
+PROFILES = {
     "smoke": {"n_iters": 4, "max_length": 128, "max_seconds": 60.0},
-    "seed": {"n_iters": 25, "max_length": 500, "max_seconds": 20.0},
+    "screen": {"n_iters": 25, "max_length": 500, "max_seconds": 20.0},
     "small": {"n_iters": 60, "max_length": 1000, "max_seconds": 300.0},
     "paper": {"n_iters": None, "max_length": None, "max_seconds": None},
 }
+#: Former profile names still accepted for one release (with a DeprecationWarning).
+DEPRECATED_PROFILES = {"seed": "screen"}
+#: Deprecated alias of :data:`PROFILES` (one release).
+BUDGETS = PROFILES
+_KEYS = ("n_iters", "max_length", "max_seconds")
 
 
-def resolve_budget(budget) -> dict:
-    """A budget profile name or dict -> the dict of ``n_iters``, ``max_length``, ``max_seconds``.
+def resolve_profile(profile) -> dict:
+    """A profile name (smoke, screen, small, paper) or dict -> the dict of ``n_iters``,
+    ``max_length``, ``max_seconds`` (a dict may give any of them; the others are None).
+    The former name ``seed`` resolves to ``screen`` with a DeprecationWarning.
 
     Raises:
         ValueError: unknown profile name, unknown keys, or non-positive values.
     """
-    if isinstance(budget, str):
-        if budget not in BUDGETS:
-            raise ValueError(f"profile: got {budget!r}; allowed: {list(BUDGETS)}")
-        return dict(BUDGETS[budget])
-    if not isinstance(budget, dict):
-        raise ValueError(f"budget: got {budget!r}; allowed: a profile name {list(BUDGETS)} or a dict")
-    unknown = set(budget) - {"n_iters", "max_length", "max_seconds"}
+    if isinstance(profile, str):
+        if profile in DEPRECATED_PROFILES:
+            new = DEPRECATED_PROFILES[profile]
+            warnings.warn(f"profile {profile!r} is deprecated; use {new!r}", DeprecationWarning,
+                          stacklevel=2)
+            profile = new
+        if profile not in PROFILES:
+            raise ValueError(f"profile: got {profile!r}; allowed: {list(PROFILES)}")
+        return dict(PROFILES[profile])
+    if not isinstance(profile, dict):
+        raise ValueError(f"profile: got {profile!r}; allowed: a name {list(PROFILES)} or a dict")
+    unknown = set(profile) - set(_KEYS)
     if unknown:
-        raise ValueError(f"budget.{sorted(unknown)[0]}: unknown key; allowed: n_iters, max_length, max_seconds")
-    out = {"n_iters": None, "max_length": None, "max_seconds": None, **budget}
+        raise ValueError(f"profile.{sorted(unknown)[0]}: unknown key; allowed: {', '.join(_KEYS)}")
+    out = {"n_iters": None, "max_length": None, "max_seconds": None, **profile}
     for key, value in out.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"budget.{key}: got {value!r}; allowed: a positive number or None")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value <= 0):
+            raise ValueError(f"profile.{key}: got {value!r}; allowed: a positive number or None")
     return out
+
+
+def resolve_budget(budget) -> dict:
+    """Deprecated alias of :func:`resolve_profile` (one release)."""
+    warnings.warn("resolve_budget is deprecated; use resolve_profile", DeprecationWarning,
+                  stacklevel=2)
+    return resolve_profile(budget)
 
 
 def check_series(series) -> np.ndarray:
@@ -106,61 +129,61 @@ def _views(x: torch.Tensor, spec: dict, gen: torch.Generator):
     return views, crop_l
 
 
-def _n_iters(budget: dict, arr: np.ndarray) -> int:
-    if budget["n_iters"] is not None:
-        return int(budget["n_iters"])
+def _n_iters(profile: dict, arr: np.ndarray) -> int:
+    if profile["n_iters"] is not None:
+        return int(profile["n_iters"])
     return 200 if arr.size <= 100_000 else 600
 
 
-def fit(spec: dict, series, budget="smoke", seed: int = 0, verbose: bool = False):
-    """Train the contrastive model of ``spec`` on ``series`` and return ``(encoder, record)``.
+def train(net: nn.Module, spec: dict, series, profile="small", seed: int = 0,
+          verbose: bool = False) -> tuple:
+    """Train ``net`` (the :class:`~search_spaces.learner.model.CellEncoder` of ``spec``)
+    contrastively on ``series`` (N, T, C; NaN = missing) and return ``(model, record)``.
 
-    Args:
-        spec: a valid architecture spec (see :mod:`search_spaces.spec`).
-        series: array (N, T, C): N series, T steps, C channels; NaN marks missing values.
-        budget: a profile name of :data:`BUDGETS` (``smoke``, ``small``, ``paper``) or a dict.
-        seed: seeds weight init, batching and augmentation; same seed, same machine, same result.
+    The global torch random stream must be where the caller wants it (the learner restores
+    the state it had right after building the network). ``seed`` seeds batching and
+    augmentation. ``model`` is a copy of the weight-averaged network in eval mode (the
+    trained network itself when training diverged or ran no step).
 
-    Returns:
-        encoder: an :class:`~search_spaces.encoding.Encoder` (the weight-averaged network) with
-            ``encode(x, causal=..., sliding_padding=..., batch_size=...) -> (N, T, D)``.
-        record: dict with ``status`` ("ok" or "diverged"), ``loss_curve`` (one float per
-            iteration), ``seconds``, ``n_params``, ``n_iters``, ``n_epochs``, ``stopped``
-            ("iterations", "time" or "diverged"), ``budget`` and ``seed``. A NaN/inf loss ends
-            training with status "diverged"; it is not raised.
+    ``record``: ``status`` ("ok" or "diverged"), ``loss_curve`` (one float per iteration),
+    ``seconds``, ``n_params``, ``n_iters``, ``n_epochs``, ``stopped`` ("iterations", "time"
+    or "diverged"), ``profile`` (the resolved dict), ``seed``, ``n_train_sections``,
+    ``train_length`` and ``crop_length`` (steps). A NaN/inf loss ends training with status
+    "diverged"; it is not raised.
 
     Raises:
-        ValueError: invalid spec, series or budget (checked before any training).
+        ValueError: invalid spec, series or profile (checked before any training).
     """
     validate(spec)
     arr = check_series(series)
-    budget = resolve_budget(budget)
+    profile = resolve_profile(profile)
+    if arr.shape[2] != net.n_features:
+        raise ValueError(f"series: got {arr.shape[2]} channels; allowed: C = {net.n_features}")
     max_length = spec["Train"]["max_train_length"]
-    if budget["max_length"] is not None:
-        max_length = min(max_length, int(budget["max_length"]))
+    if profile["max_length"] is not None:
+        max_length = min(max_length, int(profile["max_length"]))
     data = split_sections(arr, max_length)
-    run = _Run(spec, arr.shape[2], data, max_length, seed)
-    run.loop(_n_iters(budget, data), budget["max_seconds"], verbose)
+    run = _Run(net, spec, data, max_length, seed)
+    run.loop(_n_iters(profile, data), profile["max_seconds"], verbose)
     record = {"status": run.status, "stopped": run.stopped, "loss_curve": run.curve,
               "seconds": run.seconds, "n_params": count_parameters(run.net),
-              "n_iters": len(run.curve), "n_epochs": run.epochs, "budget": budget, "seed": seed,
-              "n_train_sections": int(len(data)), "train_length": int(data.shape[1]),
-              "crop_length": int(max_length)}
+              "n_iters": len(run.curve), "n_epochs": run.epochs, "profile": profile,
+              "seed": seed, "n_train_sections": int(len(data)),
+              "train_length": int(data.shape[1]), "crop_length": int(max_length)}
     done = run.curve and run.status == "ok"
     model = copy.deepcopy(run.averaged.module if done else run.net)
-    return Encoder(model, spec), record
+    return model.eval(), record
 
 
 class _Run:
     """State of one training run: network, weight average, optimiser, random streams."""
 
-    def __init__(self, spec: dict, n_features: int, data: np.ndarray, max_length: int,
+    def __init__(self, net: nn.Module, spec: dict, data: np.ndarray, max_length: int,
                  seed: int):
-        torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.order_rng = np.random.default_rng(seed)
         self.spec, self.max_length = spec, max_length
-        self.net = build_model(spec, n_features)
+        self.net = net
         self.averaged = AveragedModel(self.net)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=spec["Train"]["lr"])
         self.batch_size = min(spec["Train"]["batch_size"], len(data))

@@ -30,9 +30,10 @@ def test_same_seed_same_result_other_seed_differs(train_uni):
 def test_record_fields(train_uni):
     _, rec = learner.fit(ss.preset("ts2vec"), train_uni, "smoke", seed=0)
     assert rec["status"] == "ok" and rec["stopped"] == "iterations"
-    assert rec["n_iters"] == len(rec["loss_curve"]) == learner.BUDGETS["smoke"]["n_iters"]
+    assert rec["profile"] == learner.PROFILES["smoke"] and "budget" not in rec
+    assert rec["n_iters"] == len(rec["loss_curve"]) == learner.PROFILES["smoke"]["n_iters"]
     assert rec["n_params"] > 600_000  # TS2Vec at hidden 64, D 320 has about 640k
-    assert rec["seconds"] > 0 and rec["crop_length"] == learner.BUDGETS["smoke"]["max_length"]
+    assert rec["seconds"] > 0 and rec["crop_length"] == learner.PROFILES["smoke"]["max_length"]
     assert rec["train_length"] >= rec["crop_length"]
 
 
@@ -89,7 +90,7 @@ def test_multivariate_spatial_spec_trains(etth1):
     spec["Encoder"].update(steps=2, layers=2, cell=[[0, "gated_tcn"], [0, "diffusion_gcn"],
                                                     [1, "spatial_attention"]])
     enc, rec = learner.fit(spec, etth1[None, :800], TINY, seed=0)
-    assert rec["status"] == "ok" and enc.model.node_layout
+    assert rec["status"] == "ok" and enc.net.node_layout
     assert enc.encode(etth1[None, :50]).shape == (1, 50, 320)
 
 
@@ -113,13 +114,14 @@ def test_bad_series_is_refused(series, match):
         learner.fit(ss.preset("ts2vec"), series, TINY)
 
 
-@pytest.mark.parametrize("budget,match", [
-    ("huge", "profile: got 'huge'"), ({"iters": 3}, "budget.iters"),
-    ({"n_iters": 0}, "budget.n_iters"), (3, "budget: got 3"),
+@pytest.mark.parametrize("profile,match", [
+    ("huge", r"^profile: got 'huge'; allowed: \['smoke', 'screen', 'small', 'paper'\]$"),
+    ({"iters": 3}, "profile.iters"), ({"n_iters": 0}, "profile.n_iters"),
+    (3, "profile: got 3"),
 ])
-def test_bad_budget_is_refused(train_uni, budget, match):
+def test_bad_profile_is_refused(train_uni, profile, match):
     with pytest.raises(ValueError, match=match):
-        learner.fit(ss.preset("ts2vec"), train_uni, budget)
+        learner.fit(ss.preset("ts2vec"), train_uni, profile)
 
 
 def test_encode_checks_its_input(train_uni):
