@@ -71,7 +71,7 @@ def main() -> None:
     base = in_process(specs, task, args.profile)
     one = on_ray(specs, task, args.profile, 1)
     two = on_ray(specs, task, args.profile, 2)
-    per_hour = lambda s: 3600 * len(specs) / s  # noqa: E731
+    per_hour = lambda s: 3600 * len(specs) / s
     print(f"{len(specs)} trials, profile {args.profile}, co2, horizons {HORIZONS}, 1 thread each")
     print(f"in-process     {base:7.1f} s  {per_hour(base):7.1f} trials/hour")
     print(f"Ray, 1 worker  {one:7.1f} s  {per_hour(one):7.1f} trials/hour  "

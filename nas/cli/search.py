@@ -20,8 +20,8 @@ def _trials(args):
 
 
 def cmd_search(args) -> int:
-    from .report import format_leaderboard
     from ..engine.runner import search
+    from .report import format_leaderboard
 
     given = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
              "univariate": args.univariate or None, "trials": _trials(args),
@@ -42,8 +42,8 @@ def cmd_search(args) -> int:
 def cmd_runs(args) -> int:
     from pathlib import Path
 
-    from .report import format_leaderboard
     from ..engine.results import export, leaderboard, trials_frame
+    from .report import format_leaderboard
 
     if args.runs_command == "list":
         root = Path(args.root)

@@ -99,7 +99,7 @@ def check_config(config: dict) -> dict:
     allowed = set(DEFAULTS) | {"data", "trials"}
     unknown = set(config) - allowed
     if unknown:
-        raise ValueError(f"config: unknown key {sorted(unknown)[0]!r}; allowed: {sorted(allowed)}")
+        raise ValueError(f"config: unknown key {min(unknown)!r}; allowed: {sorted(allowed)}")
     if not config.get("data"):
         raise ValueError("data: required; allowed: a dataset name (ctsnas datasets) or a CSV path")
     config = {**DEFAULTS, **config}

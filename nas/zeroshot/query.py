@@ -59,7 +59,7 @@ def candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: floa
     :func:`search_spaces.mutate`, a warm start from the known baseline), the rest uniform
     random samples of the space."""
     rng, out = np.random.default_rng(seed), []
-    anchor, n_anchored = ss.preset("ts2vec"), int(round(n * anchor_share))
+    anchor, n_anchored = ss.preset("ts2vec"), round(n * anchor_share)
     seen = {ss.spec_hash(anchor)} if n_anchored else set()  # a chain may mutate back to it
     while len(out) < n:
         if len(out) < n_anchored:

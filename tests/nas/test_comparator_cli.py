@@ -13,8 +13,13 @@ import pytest
 from nas.cli import main
 from nas.zeroshot import features
 from nas.zeroshot.comparators import WEIGHTS_DIR
-from nas.zeroshot.features import SEEDS_DIR, SHIPPED_FEATURES, cache_dir, default_cache
-from nas.zeroshot.features import load_features
+from nas.zeroshot.features import (
+    SEEDS_DIR,
+    SHIPPED_FEATURES,
+    cache_dir,
+    default_cache,
+    load_features,
+)
 from nas.zeroshot.query import query
 from nas.zeroshot.seeds import read_records
 

@@ -14,8 +14,8 @@ import ray
 from ray import cloudpickle
 
 import search_spaces as ss
-from nas.engine import runner
 from nas.cli import main
+from nas.engine import runner
 from nas.engine.evaluate import prepare
 from nas.engine.runner import DEFAULTS, Search, plan_specs, search
 from nas.engine.store import RunStore

@@ -9,11 +9,11 @@ import pytest
 import ray
 
 import search_spaces as ss
-from nas.zeroshot import seeds
 from nas.cli import main
-from nas.zeroshot.query import candidates, check_query, query
+from nas.zeroshot import seeds
 from nas.zeroshot.comparators import hit_rate, kendall, train
 from nas.zeroshot.features import SEEDS_DIR, load_features
+from nas.zeroshot.query import candidates, check_query, query
 from search_spaces.cost import relative_cost
 
 SLICES = [
