@@ -111,7 +111,7 @@ def _check_fields(path: str, cell, plan: tuple) -> None:
     keys, scalars, edges = plan
     _check_dict(path, cell, keys)
     for name, where, f in scalars:
-        if type(f) is Choice:
+        if isinstance(f, Choice):
             _check_in(where, cell[name], f.grid)
         else:
             _check_subset(where, cell[name], f)

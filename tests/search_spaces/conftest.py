@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from search_spaces import preset
-from search_spaces import spec as S
+from search_spaces import preset, space
+from search_spaces.space import Choice
 
 
 def _reorder_keys(obj):
@@ -34,19 +34,16 @@ def _scrambled_ts2vec() -> dict:
 
 
 def _scalar_leaves():
-    """(path, grid) of every scalar grid field of the ts2vec preset."""
-    out = [(("EmbedCell", "jitter"), S.EMBED_JITTER), (("EmbedCell", "masking"), S.EMBED_MASKING),
-           (("EmbedCell", "norm"), S.EMBED_NORMS), (("PairCell", "pooling"), S.POOLINGS),
-           (("PairCell", "kernel"), S.POOL_KERNELS),
-           (("PairCell", "level_weighting"), S.LEVEL_WEIGHTINGS),
-           (("LossCell", "loss"), S.LOSSES), (("LossCell", "similarity"), S.SIMILARITIES),
-           (("LossCell", "temperature"), S.TEMPERATURES), (("Encoder", "layers"), S.ENCODER_LAYERS),
-           (("Encoder", "hidden"), S.HIDDEN_WIDTHS), (("Encoder", "repr_dim"), S.REPR_DIMS),
-           (("Train", "lr"), S.LEARNING_RATES), (("Train", "batch_size"), S.BATCH_SIZES),
-           (("Train", "max_train_length"), S.MAX_TRAIN_LENGTHS),
-           (("Encoder", "cell", 0, 1), S.ENCODER_OPS),
-           (("AugCell1", 0, "strength"), S.AUG_STRENGTHS["crop"]),
-           (("AugCell2", 1, "strength"), S.AUG_STRENGTHS["timestamp_masking"])]
+    """(path, grid) of every scalar grid field of the ts2vec preset, from the declared table:
+    the Choice fields but ``Encoder.steps`` (its edges would no longer fit) first, then the op of
+    the first edge and the strengths of the preset's augmentations."""
+    out = [((key, name), f.grid) for key, cell in space.SPACE.cells.items()
+           if isinstance(cell, dict) for name, f in cell.items()
+           if isinstance(f, Choice) and (key, name) != ("Encoder", "steps")]
+    assert len(out) == 15
+    out += [(("Encoder", "cell", 0, 1), space.SPACE.op_names()),
+            (("AugCell1", 0, "strength"), space.SPACE.augs["crop"].strengths),
+            (("AugCell2", 1, "strength"), space.SPACE.augs["timestamp_masking"].strengths)]
     return out
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search_spaces import preset, sample
+from search_spaces import preset, sample, space
 from search_spaces import spec as S
+from search_spaces.space import Choice
 
 SEED = 20240917
 N_SAMPLED_BASES = 10
@@ -70,19 +71,10 @@ def _delete(spec, path):
 
 
 def _grid_of(spec, path):
-    """The grid of a scalar leaf (None for the version and edge sources)."""
-    grids = {
-        ("EmbedCell", "jitter"): S.EMBED_JITTER, ("EmbedCell", "masking"): S.EMBED_MASKING,
-        ("EmbedCell", "norm"): S.EMBED_NORMS, ("PairCell", "pooling"): S.POOLINGS,
-        ("PairCell", "kernel"): S.POOL_KERNELS, ("PairCell", "level_weighting"): S.LEVEL_WEIGHTINGS,
-        ("LossCell", "loss"): S.LOSSES, ("LossCell", "similarity"): S.SIMILARITIES,
-        ("LossCell", "temperature"): S.TEMPERATURES, ("Encoder", "steps"): S.ENCODER_STEPS,
-        ("Encoder", "layers"): S.ENCODER_LAYERS, ("Encoder", "hidden"): S.HIDDEN_WIDTHS,
-        ("Encoder", "repr_dim"): S.REPR_DIMS, ("Train", "lr"): S.LEARNING_RATES,
-        ("Train", "batch_size"): S.BATCH_SIZES, ("Train", "max_train_length"): S.MAX_TRAIN_LENGTHS,
-    }
-    if path in grids:
-        return grids[path]
+    """The grid of a scalar leaf (None for the version and edge sources), from the table."""
+    cell = space.SPACE.cells.get(path[0])
+    if isinstance(cell, dict) and len(path) == 2 and isinstance(cell.get(path[1]), Choice):
+        return cell[path[1]].grid
     if path[0] in ("AugCell1", "AugCell2"):
         if path[2] == "name":
             return S.AUGMENTATIONS
