@@ -1,36 +1,96 @@
-"""``ctsnas evaluate``: train one spec and probe it (validation and test metrics)."""
+"""``ctsnas evaluate``: train one spec (or load a saved encoder) and probe it (validation and
+test metrics); ``ctsnas train``: train one spec and save its encoder."""
 from __future__ import annotations
 
 import json
 
 from .common import UsageError, add_data_args, parse_horizons
 
+#: Library argument names -> the flags of these commands, for error messages.
+FLAGS = {"arch": "--arch", "profile": "--profile", "out": "--out", "encoder": "--encoder",
+         "path": "--encoder", "target": "--target", "seed": "--seed"}
+
+
+def _usage(exc: ValueError) -> UsageError:
+    """The library's one-line error with its leading argument name given as the flag."""
+    text = str(exc)
+    head, sep, rest = text.partition(":")
+    key = head.split(".")[0]
+    if sep and key in FLAGS:
+        text = FLAGS[key] + head[len(key):] + sep + rest
+    return UsageError(text)
+
 
 def cmd_evaluate(args) -> int:
-    from ..engine.evaluate import evaluate
+    from ..engine.evaluate import evaluate, evaluate_encoder
     from .report import format_evaluation
 
     horizons = parse_horizons(args.horizons)
     try:
-        result = evaluate(args.data, args.arch, args.profile, horizons, args.target,
-                          args.univariate, args.data_dir, args.seed,
-                          references=not args.no_references)
+        if args.encoder:
+            for flag, value in (("--profile", args.profile), ("--seed", args.seed)):
+                if value is not None:
+                    raise UsageError(f"{flag}: got {value!r}; allowed: omitted with --encoder "
+                                     "(the saved encoder is not retrained)")
+            result = evaluate_encoder(args.data, args.encoder, horizons, args.target,
+                                      args.univariate, args.data_dir,
+                                      references=not args.no_references)
+        else:
+            result = evaluate(args.data, args.arch or "ts2vec", args.profile or "small",
+                              horizons, args.target, args.univariate, args.data_dir,
+                              args.seed or 0, references=not args.no_references)
+    except UsageError:
+        raise
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise _usage(exc) from None
     print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
     return 0
 
 
+def cmd_train(args) -> int:
+    from ..engine.evaluate import train_encoder
+    from .report import format_training
+
+    horizons = parse_horizons(args.horizons)
+    try:
+        result = train_encoder(args.data, args.arch, args.out, args.profile, horizons,
+                               args.target, args.univariate, args.data_dir, args.seed)
+    except ValueError as exc:
+        raise _usage(exc) from None
+    print(json.dumps(result, indent=2) if args.json else format_training(result))
+    return 0 if result["status"] == "ok" else 1
+
 
 def add_parsers(sub) -> None:
-    """Add the evaluate sub-command to ``sub``."""
-    p = sub.add_parser("evaluate", help="train one spec and print validation and test metrics")
+    """Add the evaluate and train sub-commands to ``sub``."""
+    p = sub.add_parser("evaluate", help="train one spec (or load a saved encoder) and print "
+                                        "validation and test metrics")
     add_data_args(p)
-    p.add_argument("--arch", default="ts2vec", help="preset name or spec JSON file")
-    p.add_argument("--profile", default="small", help="smoke, small or paper")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--arch", default=None,
+                       help="preset name or spec JSON file to train (default: ts2vec)")
+    which.add_argument("--encoder", default=None, metavar="PATH",
+                       help="a saved encoder (ctsnas train --out, or a search's "
+                            "best_encoder.pt) to probe without training")
+    p.add_argument("--profile", default=None,
+                   help="training length: smoke, screen, small (default) or paper")
     p.add_argument("--horizons", default="24,48", help="comma-separated H, e.g. 24,48,168")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--no-references", action="store_true",
                    help="skip the raw-lookback and random-encoder rows")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("train", help="train one spec on the training split and save its "
+                                     "encoder (probed on the validation split)")
+    add_data_args(t)
+    t.add_argument("--arch", default="ts2vec", help="preset name or spec JSON file")
+    t.add_argument("--profile", default="small",
+                   help="training length: smoke, screen, small or paper")
+    t.add_argument("--seed", type=int, default=0, help="random seed")
+    t.add_argument("--out", required=True, metavar="PATH",
+                   help="file to write the encoder to (read it with --encoder)")
+    t.add_argument("--horizons", default="24,48",
+                   help="comma-separated H of the validation probe, e.g. 24,48")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.set_defaults(func=cmd_train)

@@ -1,6 +1,8 @@
 """Plain-text tables of evaluation results."""
 from __future__ import annotations
 
+import json
+
 
 def _rows(label: str, probe: dict, split: str) -> list:
     lines = []
@@ -11,18 +13,38 @@ def _rows(label: str, probe: dict, split: str) -> list:
     return lines
 
 
+def _task_line(result: dict) -> str:
+    targets = result["targets"]
+    return (f"{result['data']} ({'univariate' if result['univariate'] else 'multivariate'}, "
+            f"targets {','.join(targets[:5])}{'...' if len(targets) > 5 else ''}, "
+            f"{result['n_inputs']} input channels)")
+
+
+def _profile_name(profile) -> str:
+    return profile if isinstance(profile, str) or profile is None else json.dumps(profile)
+
+
+def _training_line(train: dict | None) -> str:
+    if not train:
+        return "training: no record stored with the encoder"
+    return (f"training: {train['status']}, {train['n_iters']} iterations, "
+            f"{train['seconds']:.1f} s, {train['n_params']} parameters, "
+            f"final loss {train['final_loss']}")
+
+
 def format_evaluation(result: dict) -> str:
-    """The validation and test tables of ``nas.evaluate.evaluate``, with reference rows and
-    timings (seconds)."""
+    """The validation and test tables of ``nas.engine.evaluate.evaluate`` (or
+    ``evaluate_encoder``), with reference rows and timings (seconds)."""
     model = result["model"]
-    train = model["train"]
-    head = (f"{result['data']} ({'univariate' if result['univariate'] else 'multivariate'}, "
-            f"targets {','.join(result['targets'][:5])}{'...' if len(result['targets']) > 5 else ''}"
-            f", {result['n_inputs']} input channels), arch {result['arch']} "
-            f"[{result['spec_hash']}], profile {result['profile']}, seed {result['seed']}")
-    lines = [head, f"training: {train['status']}, {train['n_iters']} iterations, "
-             f"{train['seconds']:.1f} s, {train['n_params']} parameters, "
-             f"final loss {train['final_loss']}"]
+    if "encoder" in result:
+        what = (f"encoder {result['encoder']} [{result['spec_hash']}] (trained with profile "
+                f"{_profile_name(result['profile'])}, seed {result['seed']}; not retrained)")
+    else:
+        what = (f"arch {result['arch']} [{result['spec_hash']}], profile {result['profile']}, "
+                f"seed {result['seed']}")
+    lines = [f"{_task_line(result)}, {what}", _training_line(model["train"])]
+    if result.get("input_scaling_matches") is False:
+        lines.append("note: this task's input scaling differs from the encoder's training data")
     rows = [("model", model)] if model["status"] == "ok" else []
     rows += list(result.get("references", {}).items())
     for split in ("val", "test"):
@@ -33,6 +55,21 @@ def format_evaluation(result: dict) -> str:
     if model["status"] == "ok":
         lines += ["", f"timings: encode {model['encode_seconds']:.1f} s, ridge "
                       f"{model['ridge_seconds']:.1f} s, total {result['seconds']:.1f} s"]
+    return "\n".join(lines)
+
+
+def format_training(result: dict) -> str:
+    """The summary of ``ctsnas train`` (``nas.engine.evaluate.train_encoder``): the training
+    record, where the encoder was saved and its validation probe per horizon."""
+    lines = [f"{_task_line(result)}, arch {result['arch']} [{result['spec_hash']}], profile "
+             f"{result['profile']}, seed {result['seed']}", _training_line(result["train"]),
+             f"encoder saved to {result['out']}"]
+    if result["status"] == "ok":
+        lines += ["", f"val: {'row':<11} {'H':>5} {'MSE':>9} {'MAE':>9} {'MSE raw':>11} "
+                      f"{'MAE raw':>11} {'alpha':>7}"]
+        lines += _rows("model", result, "val")
+        lines += ["", f"timings: encode {result['encode_seconds']:.1f} s, ridge "
+                      f"{result['ridge_seconds']:.1f} s, total {result['seconds']:.1f} s"]
     return "\n".join(lines)
 
 
@@ -62,4 +99,6 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
         for h, m in summary["best_test"].items():
             lines.append(f"  H={h}: MSE {m['test']['mse']:.4f}  MAE {m['test']['mae']:.4f}  "
                          f"(raw MSE {m['test']['mse_raw']:.4g})")
+    if "best_encoder" in summary:
+        lines.append(f"  its encoder: {summary['best_encoder']} (ctsnas evaluate --encoder)")
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """Train one spec on a task and score it with the forecasting probe, with reference rows.
 
 ``evaluate`` is the explicit final evaluation (validation and test metrics); ``score_spec`` is
-what a search trial runs (validation only: test rows are never read).
+what a search trial runs (validation only: test rows are never read); ``train_encoder`` trains
+and saves a :class:`~search_spaces.learner.ContrastiveLearner` (``ctsnas train``) and
+``evaluate_encoder`` probes a saved one without training (``ctsnas evaluate --encoder``).
 """
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import json
 import time
 from pathlib import Path
 
-import torch
+import numpy as np
+from sklearn.preprocessing import StandardScaler
 
 import downstream as ds
 import search_spaces as ss
+from downstream.timefeatures import TIME_FEATURE_NAMES, time_features
 from search_spaces import learner
 
 
@@ -36,18 +40,70 @@ def load_arch(arch: str) -> dict:
     return spec
 
 
+def load_task(data: str, data_dir=None, target=None, univariate: bool = False, horizons=(24,),
+              padding: int = ds.PADDING) -> tuple:
+    """The raw series and its checked task: ``(SeriesData, ForecastTask)`` (all input errors
+    surface here, before any training)."""
+    series = ds.load(data, data_dir)
+    task = ds.make_task(series, target=target, univariate=univariate)
+    ds.check_horizons(task, horizons, padding)
+    return series, task
+
+
 def prepare(data: str, data_dir=None, target=None, univariate: bool = False, horizons=(24,),
             padding: int = ds.PADDING) -> ds.ForecastTask:
     """Load and check a task before any training (all input errors surface here)."""
-    task = ds.make_task(ds.load(data, data_dir), target=target, univariate=univariate)
-    ds.check_horizons(task, horizons, padding)
-    return task
+    return load_task(data, data_dir, target, univariate, horizons, padding)[1]
+
+
+def raw_inputs(series: ds.SeriesData, task: ds.ForecastTask) -> tuple:
+    """The encoder input of ``task`` before scaling, as :func:`downstream.make_task` builds
+    ``task.x``: ``(blocks, names)``, blocks the calendar covariates (T, 7) float32 when the
+    task has them, then the input variables (T, n) float64; names one per channel."""
+    cols = [series.columns.index(c) for c in task.inputs]
+    blocks, names = [], []
+    if task.n_covariates:
+        blocks.append(time_features(series.dates)[:len(task.x)])
+        names += [f"calendar_{n}" for n in TIME_FEATURE_NAMES]
+    blocks.append(series.values[:len(task.x), cols])
+    names += list(task.inputs)
+    return blocks, names
+
+
+def input_scaling(series: ds.SeriesData, task: ds.ForecastTask) -> dict:
+    """Per-channel scaling of the encoder input, ``{"mean", "std", "channels"}`` (C each):
+    the StandardScaler statistics of the training rows of :func:`raw_inputs` (as
+    :func:`downstream.make_task` computes them), so ``(raw - mean) / std`` gives ``task.x``."""
+    blocks, names = raw_inputs(series, task)
+    start, end = task.splits["train"]
+    scalers = [StandardScaler().fit(block[start:end]) for block in blocks]
+    return {"mean": np.concatenate([s.mean_ for s in scalers]).tolist(),
+            "std": np.concatenate([s.scale_ for s in scalers]).tolist(), "channels": names}
 
 
 def train_split(task: ds.ForecastTask):
     """The encoder's training input: rows of the training split, (1, T_train, C)."""
     start, end = task.splits["train"]
     return task.x[None, start:end]
+
+
+def summarise_record(record: dict) -> dict:
+    """A training record without its loss curve, plus ``final_loss`` (a copy)."""
+    out = {k: v for k, v in record.items() if k != "loss_curve"}
+    curve = record.get("loss_curve") or []
+    out["final_loss"] = curve[-1] if curve else None
+    return out
+
+
+def train_and_probe(spec: dict, task: ds.ForecastTask, horizons, profile="small", seed: int = 0,
+                    test: bool = False, probe_stride: int = 1, scaling=None) -> tuple:
+    """Train ``spec`` on the training split and probe it: ``(learner, result)``, ``result``
+    as :func:`score_spec`. Never raises for a diverged run."""
+    model, record = learner.fit(spec, train_split(task), profile, seed=seed, scaling=scaling)
+    out = {"status": record["status"], "train": summarise_record(record)}
+    if record["status"] == "ok":
+        out.update(ds.probe_encoder(model, task, horizons, test=test, stride=probe_stride))
+    return model, out
 
 
 def score_spec(spec: dict, task: ds.ForecastTask, horizons, profile="small", seed: int = 0,
@@ -59,27 +115,25 @@ def score_spec(spec: dict, task: ds.ForecastTask, horizons, profile="small", see
     without the loss curve, plus ``final_loss``), the probe result (``horizons``,
     ``val_mse``, timings) when training succeeded.
     """
-    encoder, record = learner.fit(spec, train_split(task), profile, seed=seed)
-    curve = record.pop("loss_curve")
-    record["final_loss"] = curve[-1] if curve else None
-    out = {"status": record["status"], "train": record}
-    if record["status"] == "ok":
-        out.update(ds.probe_encoder(encoder, task, horizons, test=test, stride=probe_stride))
-    return out
+    return train_and_probe(spec, task, horizons, profile, seed, test, probe_stride)[1]
 
 
 def reference_rows(spec: dict, task: ds.ForecastTask, horizons, seed: int = 0,
                    test: bool = False) -> dict:
     """The probe's reference rows: raw lookback Ridge (no encoder) and the spec's randomly
     initialised, untrained encoder."""
-    torch.manual_seed(seed)
-    random_encoder = learner.Encoder(learner.build_model(spec, task.x.shape[1]), spec)
+    random_encoder = learner.ContrastiveLearner(spec, task.x.shape[1], seed=seed)
     return {"raw_lookback": ds.probe_lookback(task, horizons, test=test),
             "random_encoder": ds.probe_encoder(random_encoder, task, horizons, test=test)}
 
 
-def evaluate(data: str, arch: str, profile: str = "small", horizons=(24, 48), target=None,
-             univariate: bool = False, data_dir=None, seed: int = 0,
+def _head(task: ds.ForecastTask, univariate: bool, **extra) -> dict:
+    return {"data": task.name, **extra, "univariate": univariate, "targets": task.targets,
+            "n_inputs": int(task.x.shape[1]), "splits": task.splits}
+
+
+def evaluate(data: str, arch: str = "ts2vec", profile: str = "small", horizons=(24, 48),
+             target=None, univariate: bool = False, data_dir=None, seed: int = 0,
              references: bool = True) -> dict:
     """``ctsnas evaluate``: validation and test metrics per horizon, with timings and the
     reference rows. All inputs are checked before training starts.
@@ -88,15 +142,84 @@ def evaluate(data: str, arch: str, profile: str = "small", horizons=(24, 48), ta
         ValueError: unknown dataset / arch / profile, bad target or horizons.
     """
     spec = load_arch(arch)
-    learner.resolve_budget(profile)
+    learner.resolve_profile(profile)
     task = prepare(data, data_dir, target, univariate, horizons)
     start = time.perf_counter()
-    result = {"data": task.name, "arch": arch, "spec_hash": ss.spec_hash(spec),
-              "profile": profile, "seed": seed, "univariate": univariate,
-              "targets": task.targets, "n_inputs": int(task.x.shape[1]),
-              "splits": task.splits, "model": score_spec(spec, task, horizons, profile, seed,
-                                                        test=True)}
+    result = _head(task, univariate, arch=arch, spec_hash=ss.spec_hash(spec), profile=profile,
+                   seed=seed)
+    result["model"] = score_spec(spec, task, horizons, profile, seed, test=True)
     if references:
         result["references"] = reference_rows(spec, task, horizons, seed, test=True)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _check_out(out) -> Path:
+    path = Path(out)
+    if path.is_dir() or not path.parent.is_dir():
+        raise ValueError(f"out: got {str(out)!r}; allowed: a file path in an existing folder")
+    return path
+
+
+def train_encoder(data: str, arch: str, out, profile: str = "small", horizons=(24, 48),
+                  target=None, univariate: bool = False, data_dir=None, seed: int = 0) -> dict:
+    """``ctsnas train``: train ``arch`` on the training split, save the learner (with the
+    input scaling of the task) to ``out`` and probe it on the validation split.
+
+    Returns:
+        {data, arch, spec_hash, profile, seed, ..., "out": path, "train": the record without
+        its loss curve, "horizons": {H: {"alpha", "val"}}, "val_mse", "seconds"}.
+
+    Raises:
+        ValueError: bad dataset, arch, profile, target, horizons or ``out`` (before training).
+    """
+    spec = load_arch(arch)
+    learner.resolve_profile(profile)
+    path = _check_out(out)
+    series, task = load_task(data, data_dir, target, univariate, horizons)
+    start = time.perf_counter()
+    model, probe = train_and_probe(spec, task, horizons, profile, seed,
+                                   scaling=input_scaling(series, task))
+    model.save(path)
+    result = _head(task, univariate, arch=arch, spec_hash=ss.spec_hash(spec), profile=profile,
+                   seed=seed)
+    result.update(out=str(path), **probe)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _scaling_matches(saved, task_scaling: dict):
+    if saved is None:
+        return None
+    return bool(np.allclose(saved["mean"], task_scaling["mean"], rtol=1e-6, atol=1e-9)
+                and np.allclose(saved["std"], task_scaling["std"], rtol=1e-6, atol=1e-9))
+
+
+def evaluate_encoder(data: str, encoder, horizons=(24, 48), target=None,
+                     univariate: bool = False, data_dir=None, references: bool = True) -> dict:
+    """``ctsnas evaluate --encoder``: probe a saved learner (no training): validation and test
+    metrics per horizon, the reference rows (raw lookback and the spec's random encoder with
+    the learner's seed) and ``input_scaling_matches`` (whether the task's input scaling is
+    the one stored with the learner; None when it stored none).
+
+    Raises:
+        ValueError: unreadable encoder file, bad dataset/target/horizons, or a task whose
+            number of input channels differs from the encoder's (before any probing).
+    """
+    model = learner.ContrastiveLearner.load(encoder)
+    series, task = load_task(data, data_dir, target, univariate, horizons)
+    if task.x.shape[1] != model.n_features:
+        raise ValueError(f"encoder: {encoder} expects C = {model.n_features} input channels; "
+                         f"got {task.x.shape[1]} for {task.name} (calendar covariates "
+                         f"included); allowed: data with the encoder's inputs")
+    start = time.perf_counter()
+    record = model.record or {}
+    result = _head(task, univariate, encoder=str(encoder), spec_hash=ss.spec_hash(model.spec),
+                   profile=record.get("profile"), seed=model.seed)
+    result["input_scaling_matches"] = _scaling_matches(model.scaling, input_scaling(series, task))
+    result["model"] = {"status": "ok", "train": summarise_record(record) if record else None,
+                       **ds.probe_encoder(model, task, horizons, test=True)}
+    if references:
+        result["references"] = reference_rows(model.spec, task, horizons, model.seed, test=True)
     result["seconds"] = time.perf_counter() - start
     return result

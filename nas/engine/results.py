@@ -11,9 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import ray  # noqa: E402
 
+import downstream as ds  # noqa: E402
 import search_spaces as ss  # noqa: E402
+from search_spaces.learner import ContrastiveLearner  # noqa: E402
+from search_spaces.learner.storage import write_atomic  # noqa: E402
 
-from .evaluate import reference_rows  # noqa: E402
+from .evaluate import input_scaling, reference_rows  # noqa: E402
 from .store import RunStore  # noqa: E402
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
@@ -53,9 +56,27 @@ def plot_best_so_far(rows: list, path: Path) -> None:
     plt.close(fig)
 
 
+def save_best(runner, best: dict) -> dict:
+    """Retrain the best spec (same seed) on a worker, probe the test split and write
+    ``best_test.json`` and ``best_encoder.pt`` (the learner its test metrics come from, with
+    the task's input scaling), each atomically. Returns the test row (without the bytes)."""
+    run_dir, config = runner.store.run_dir, runner.config
+    final = ray.get(runner.submit(best["trial"], best["spec"], test=True))
+    if final["status"] != "ok":
+        return final
+    model = ContrastiveLearner.from_bytes(final.pop("encoder"), "the best trial's encoder")
+    model.scaling = input_scaling(ds.load(config["data"], config["data_dir"]), runner.task)
+    model.save(run_dir / "best_encoder.pt")
+    write_atomic(json.dumps(final["metrics"], indent=2, sort_keys=True).encode(),
+                 run_dir / "best_test.json")
+    return final
+
+
 def finalize(runner) -> dict:
-    """Write best_spec.json, references.json, best_test.json and best_so_far.png into the run
-    directory (each computed once; a resumed finished run reuses them) and return a summary."""
+    """Write best_spec.json, references.json, best_test.json, best_encoder.pt (the best spec's
+    trained learner, see :class:`~search_spaces.learner.ContrastiveLearner`) and
+    best_so_far.png into the run directory (each computed once; a resumed finished run reuses
+    them) and return a summary."""
     store, config, task = runner.store, runner.config, runner.task
     run_dir = store.run_dir
     rows = store.trials()
@@ -71,15 +92,15 @@ def finalize(runner) -> dict:
     if board and board[0]["status"] == "ok":
         best = board[0]
         (run_dir / "best_spec.json").write_text(json.dumps(best["spec"], indent=2))
-        path = run_dir / "best_test.json"
-        if not path.exists():  # retrain the best spec (same seed) and probe the test split
-            final = ray.get(runner.submit(best["trial"], best["spec"], test=True))
-            if final["status"] == "ok":
-                path.write_text(json.dumps(final["metrics"], indent=2, sort_keys=True))
-            else:
+        path, encoder = run_dir / "best_test.json", run_dir / "best_encoder.pt"
+        if not (path.exists() and encoder.exists()):
+            final = save_best(runner, best)
+            if final["status"] != "ok":
                 summary["best_test_error"] = final["error"]
         if path.exists():
             summary["best_test"] = json.loads(path.read_text())
+        if encoder.exists():
+            summary["best_encoder"] = str(encoder)
     return summary
 
 

@@ -15,7 +15,7 @@ import torch
 import downstream as ds
 import search_spaces as ss
 
-from .evaluate import score_spec
+from .evaluate import train_and_probe
 
 PACKAGES = ("ctsnas", "torch", "numpy", "scikit-learn", "pandas", "ray")
 
@@ -48,19 +48,25 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
     """Train and probe one spec; never raises for a failing or diverging spec.
 
     Returns a run-store row: ``status`` is "ok", "diverged" (NaN/inf loss) or "failed" (an
-    exception, whose traceback tail is in ``error``); ``val_mse`` is the search score.
+    exception, whose traceback tail is in ``error``); ``val_mse`` is the search score. With
+    ``test`` (the final evaluation of the best spec) the metrics include the test split and
+    an "ok" row also holds ``encoder``: the trained learner as the bytes of its saved file
+    (:meth:`~search_spaces.learner.ContrastiveLearner.to_bytes`; the worker may be on
+    another node), not meant for the run store.
     """
     torch.set_num_threads(threads)
     start = time.perf_counter()
     row = {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
            "node": node_name(), "versions": package_versions(), "error": None}
     try:
-        result = score_spec(spec, ds.ForecastTask(**task), horizons, profile, seed, test=test,
-                            probe_stride=probe_stride)
+        model, result = train_and_probe(spec, ds.ForecastTask(**task), horizons, profile, seed,
+                                        test=test, probe_stride=probe_stride)
         row["n_params"] = result["train"]["n_params"]
         if result["status"] == "ok":
             row.update(status="ok", val_mse=result["val_mse"],
                        metrics={str(h): r for h, r in result["horizons"].items()})
+            if test:
+                row["encoder"] = model.to_bytes()
         else:
             row.update(status="diverged", error="non-finite loss at iteration "
                        f"{result['train']['n_iters']}")
