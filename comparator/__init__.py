@@ -19,6 +19,6 @@ from .graph import (
 )
 from .tahc import TAHC, TAHCEnsemble, load, rank, save, train_tahc
 
-__all__ = ["NUM_FEATURES", "TAHC", "TAHCEnsemble", "PairData", "graph_key", "load",
+__all__ = ["NUM_FEATURES", "TAHC", "PairData", "TAHCEnsemble", "graph_key", "load",
            "node_features", "rank", "save", "spec_to_adjacency", "spec_to_data", "spec_to_graph",
            "train_tahc"]

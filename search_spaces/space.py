@@ -154,7 +154,7 @@ class Space:
         """All op names, or the temporal ones only (``spatial=False``), in table order."""
         return tuple(n for n, op in self.ops.items() if spatial or not op.spatial)
 
-    def replace(self, grids: dict = None, augs: tuple = None) -> Space:
+    def replace(self, grids: dict | None = None, augs: tuple | None = None) -> Space:
         """A copy with other grids (for small test spaces): ``grids`` maps ``"Cell.field"`` to a
         new grid (Ops for the Edges field); ``augs`` replaces the augmentations of every view."""
         cells = {k: (dict(c) if isinstance(c, dict) else c) for k, c in self.cells.items()}

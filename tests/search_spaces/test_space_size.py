@@ -57,7 +57,8 @@ def test_space_size_full():
 
     def encoder(ops):
         cells = sum(len(ops) ** (2 * s - 1) * wirings(s) for s in _grid("Encoder.steps"))
-        return cells * math.prod(len(_grid(f"Encoder.{f}")) for f in ("layers", "hidden", "repr_dim"))
+        sizes = ("layers", "hidden", "repr_dim")
+        return cells * math.prod(len(_grid(f"Encoder.{f}")) for f in sizes)
 
     rest = math.prod(len(_grid(p)) for p in (
         "EmbedCell.jitter", "EmbedCell.masking", "EmbedCell.norm", "PairCell.pooling",
@@ -89,7 +90,7 @@ def _augs(strengths: dict) -> tuple:
                  for a in space.AUGS if a.name in strengths)
 
 
-def _shrink(monkeypatch, grids: dict = None, augs: dict = None) -> None:
+def _shrink(monkeypatch, grids: dict | None = None, augs: dict | None = None) -> None:
     grids = {**_singletons(), **(grids or {})}
     for path in grids:
         cell, name = path.split(".")
