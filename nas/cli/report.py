@@ -21,7 +21,14 @@ def _task_line(result: dict) -> str:
 
 
 def _profile_name(profile) -> str:
-    return profile if isinstance(profile, str) or profile is None else json.dumps(profile)
+    """A training profile as stored in a record (the resolved dict) -> its name when it is a
+    named profile, else the dict as JSON."""
+    from search_spaces.learner import PROFILES
+
+    if isinstance(profile, str) or profile is None:
+        return str(profile)
+    names = [name for name, value in PROFILES.items() if value == profile]
+    return names[0] if names else json.dumps(profile)
 
 
 def _training_line(train: dict | None) -> str:
