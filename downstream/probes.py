@@ -7,16 +7,11 @@ search optimises) encodes and reads rows [0, end of validation) only.
 """
 from __future__ import annotations
 
-import os
 import time
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
-from scipy.linalg import LinAlgWarning
-from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error
-from threadpoolctl import threadpool_limits
 
 from .task import ForecastTask, check_horizons
 
@@ -65,34 +60,160 @@ def pred_samples(features: np.ndarray, y: np.ndarray, bounds: tuple, horizon: in
     samples with a NaN target are dropped. -> X (M, D), Y (M, H * n)."""
     start, end = bounds
     t = sample_steps(bounds, horizon, drop, stride)
-    X = features[t]
     Y = np.lib.stride_tricks.sliding_window_view(y[start + drop + 1:end], horizon, axis=0)
     Y = Y[:len(t) * stride:stride].transpose(0, 2, 1).reshape(len(t), -1)  # M x (H*n)
     keep = ~np.isnan(Y).any(axis=1)
-    return X[keep], Y[keep]
+    return features[t[keep]], Y[keep]  # one copy of the (M, D) features
 
 
-def _fit_and_score(alpha, X_train, Y_train, X_val, Y_val) -> tuple:
-    with warnings.catch_warnings():  # small alphas on D=320 features are ill-conditioned
-        warnings.simplefilter("ignore", LinAlgWarning)
-        model = Ridge(alpha=alpha).fit(X_train, Y_train)
-    pred = model.predict(X_val).astype(np.float64)
-    return np.sqrt(mean_squared_error(Y_val, pred)) + mean_absolute_error(Y_val, pred), model
+@dataclass(frozen=True)
+class RidgeModel:
+    """Ridge regression (Hoerl & Kennard, Technometrics 1970) at one alpha, in factorised form:
+    ``predict(X) = (X - x_mean) @ basis @ weights + y_mean``, never materialising the (D, P)
+    coefficients (41,400 x 2,484 on multivariate los_loop). Same unique minimiser, intercept
+    included, as ``sklearn.linear_model.Ridge(alpha)``; see :func:`fit_ridge`.
+
+    Attributes:
+        alpha: the penalty.
+        x_mean (D,), y_mean (P,): training means of the features and the P targets.
+        basis (D, k), weights (k, P): k = min(M, D) for M training samples.
+    """
+
+    alpha: float
+    x_mean: np.ndarray
+    basis: np.ndarray
+    weights: np.ndarray
+    y_mean: np.ndarray
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions (M', P) float64 for features X (M', D)."""
+        return np.subtract(X, self.x_mean, dtype=np.float64) @ self.basis @ self.weights \
+            + self.y_mean
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """The coefficients (P, D), as sklearn's ``Ridge.coef_`` (materialised on request)."""
+        return (self.basis @ self.weights).T
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        """The intercepts (P,), as sklearn's ``Ridge.intercept_``."""
+        return self.y_mean - self.x_mean @ self.basis @ self.weights
 
 
-def fit_ridge(X_train, Y_train, X_val, Y_val, n_jobs: int | None = None) -> tuple:
-    """Ridge with alpha from :data:`RIDGE_ALPHAS` minimising RMSE + MAE on validation
-    (TS2Vec's rule), fitted on the training samples. -> (model, alpha).
+def _factorise(X: np.ndarray, x_mean: np.ndarray, Y: np.ndarray, y_mean: np.ndarray) -> tuple:
+    """One eigendecomposition of the smaller Gram matrix of the centred features Xc (M, D),
+    Yc the centred targets: ``(basis, rotation, lam, proj)`` such that the Ridge weights at
+    alpha are ``rotation @ (proj / (lam + alpha))`` on ``basis`` (rotation None = identity).
 
-    The 13 fits run on ``n_jobs`` threads (default: all cores) with one BLAS thread each,
-    which is faster than one fit at a time on multi-threaded BLAS."""
-    Y_train = Y_train.astype(X_train.dtype)  # one dtype: no per-fit conversion in sklearn
-    n_jobs = n_jobs or os.cpu_count() or 1
-    with threadpool_limits(1 if n_jobs > 1 else None):
-        results = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_fit_and_score)(a, X_train, Y_train, X_val, Y_val) for a in RIDGE_ALPHAS)
-    best = int(np.argmin([score for score, _ in results]))
-    return results[best][1], RIDGE_ALPHAS[best]
+    D <= M: Xc^T Xc = V diag(lam) V^T, coef = V diag(1 / (lam + alpha)) V^T Xc^T Yc.
+    D > M (kernel form): Xc Xc^T = U diag(lam) U^T, coef = Xc^T U diag(1 / (lam + alpha))
+    U^T Yc; the basis is Xc^T itself, so no (D, M) matrix is computed besides Xc.
+    """
+    centred = np.subtract(X, x_mean, dtype=np.float64)
+    targets = np.subtract(Y, y_mean, dtype=np.float64)
+    if centred.shape[1] <= centred.shape[0]:
+        lam, vecs = np.linalg.eigh(centred.T @ centred)
+        return vecs, None, np.clip(lam, 0, None), vecs.T @ (centred.T @ targets)
+    lam, vecs = np.linalg.eigh(centred @ centred.T)
+    return centred.T, vecs, np.clip(lam, 0, None), vecs.T @ targets
+
+
+def _score(Y: np.ndarray, pred: np.ndarray) -> float:
+    """TS2Vec's selection score: RMSE + MAE."""
+    return float(np.sqrt(mean_squared_error(Y, pred)) + mean_absolute_error(Y, pred))
+
+
+def fit_ridge(X_train, Y_train, X_val, Y_val) -> tuple:
+    """Ridge with alpha from :data:`RIDGE_ALPHAS` minimising RMSE + MAE on validation, fitted on
+    the training samples: TS2Vec's protocol (``tasks/_eval_protocols.fit_ridge``, Yue et al.,
+    AAAI 2022). X (M, D), Y (M, P), P = H * n targets. -> (:class:`RidgeModel`, alpha).
+
+    One eigendecomposition (of Xc^T Xc or Xc Xc^T, whichever is smaller) serves all 13
+    alphas in closed form, and only the best alpha's factorised model is kept: the former 13
+    sklearn fits held 13 (P, D) coefficient matrices (past 12 GB on multivariate los_loop).
+    Peak memory: :func:`estimate_probe_bytes`. Results equal sklearn's ``Ridge`` (whose
+    default solver also factorises a Gram matrix) up to floating-point summation order;
+    computed in float64 whatever the feature dtype.
+
+    Raises:
+        ValueError: non-finite features or targets (e.g. from a diverged encoder).
+    """
+    for name, arr in (("X_train", X_train), ("Y_train", Y_train), ("X_val", X_val),
+                      ("Y_val", Y_val)):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name}: got non-finite values; allowed: finite features and "
+                             "targets (a diverged encoder gives NaN/inf features)")
+    x_mean = X_train.mean(axis=0, dtype=np.float64)
+    y_mean = Y_train.mean(axis=0, dtype=np.float64)
+    basis, rotation, lam, proj = _factorise(X_train, x_mean, Y_train, y_mean)
+    coords = np.subtract(X_val, x_mean, dtype=np.float64) @ basis
+    if rotation is not None:
+        coords = coords @ rotation
+    best = None
+    for alpha in RIDGE_ALPHAS:
+        score = _score(Y_val, coords @ (proj / (lam + alpha)[:, None]) + y_mean)
+        if best is None or score < best[0]:  # the first minimum, as np.argmin over the grid
+            best = (score, alpha)
+    alpha = best[1]
+    weights = proj / (lam + alpha)[:, None]
+    if rotation is not None:
+        weights = rotation @ weights
+    return RidgeModel(alpha, x_mean, basis, weights, y_mean), alpha
+
+
+def estimate_probe_bytes(samples: int, features: int, horizons, targets: int,
+                         rows: int | None = None) -> int:
+    """Pre-flight estimate of the peak memory (bytes) of :func:`probe` / :func:`fit_ridge`, so
+    a caller can refuse a probe that cannot fit before doing any work.
+
+    Args:
+        samples: M, training samples of the Ridge (at most the training split's rows).
+        features: D, features per sample (repr dim; ``length * n`` for the raw lookback).
+        horizons: the forecast horizons H (the largest sets the target width).
+        targets: n, target variables; the Ridge has P = max(H) * n outputs.
+        rows: rows of the feature matrix (the end of the last split scored); default M.
+
+    All arrays counted as float64 (8 bytes): the feature matrix (rows, D), the training
+    samples and their centred copy (2 M D), the Gram matrix, its eigenvectors and LAPACK's
+    workspace (4 k^2, k = min(M, D)), the targets and their centred copy (2 M P), their
+    projection (k P) and the validation/test samples ((rows - M) D). Within a factor ~1.5
+    of the measured peak on ETTh1, illness and los_loop (tests/downstream/test_probe_memory.py).
+
+    Raises:
+        ValueError: a size that is not a positive int.
+    """
+    sizes = {"samples": samples, "features": features, "targets": targets,
+             "rows": samples if rows is None else rows}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: got {value!r}; allowed: an int >= 1")
+    horizons = list(horizons) if horizons else []
+    if not horizons or any(isinstance(h, bool) or not isinstance(h, (int, np.integer))
+                            or h < 1 for h in horizons):
+        raise ValueError(f"horizons: got {horizons!r}; allowed: one or more positive ints")
+    m, d, rows = int(samples), int(features), int(sizes["rows"])
+    k, p = min(m, d), max(horizons) * int(targets)
+    values = rows * d + 2 * m * d + 4 * k * k + 2 * m * p + k * p + max(rows - m, 0) * d
+    return 8 * values
+
+
+def estimate_task_probe_bytes(task: ForecastTask, horizons, features: int | None = None,
+                              test: bool = False, drop: int = PADDING) -> int:
+    """:func:`estimate_probe_bytes` for ``task``: M and the feature rows taken from its splits
+    (the shortest horizon gives the most training samples); ``features`` defaults to the
+    raw-lookback reference's ``drop * n_inputs`` (pass the encoder's repr dim D otherwise).
+
+    Raises:
+        ValueError: a horizon too long for a split (see :func:`check_horizons`).
+    """
+    horizons = check_horizons(task, horizons, drop)
+    train = task.splits["train"]
+    samples = max(train[1] - train[0] - drop - min(horizons), 1)
+    rows = task.splits["test" if test else "val"][1]
+    n_inputs = task.x.shape[1] - task.n_covariates
+    return estimate_probe_bytes(samples, features or drop * n_inputs, horizons,
+                                len(task.targets), rows=rows)
 
 
 def _metrics(task: ForecastTask, pred: np.ndarray, Y: np.ndarray, horizon: int) -> dict:
@@ -116,23 +237,30 @@ def probe(task: ForecastTask, horizons, features: np.ndarray, test: bool = False
         ``mse``, ``mae`` (standardised) and ``mse_raw``, ``mae_raw`` (original units).
 
     Raises:
-        ValueError: a horizon too long for a split, or too few feature rows.
+        ValueError: a horizon too long for a split, too few feature rows, or non-finite
+            features.
     """
     horizons = check_horizons(task, horizons, drop)
     need = task.splits["test" if test else "val"][1]
     if len(features) < need:
         raise ValueError(f"features: got {len(features)} rows; allowed: at least {need}")
-    start, out = time.perf_counter(), {}
-    for h in horizons:
-        X_tr, Y_tr = pred_samples(features, task.y, task.splits["train"], h, drop, stride)
-        X_va, Y_va = pred_samples(features, task.y, task.splits["val"], h)
-        model, alpha = fit_ridge(X_tr, Y_tr, X_va, Y_va)
-        out[h] = {"alpha": alpha, "val": _metrics(task, model.predict(X_va), Y_va, h)}
-        if test:
-            X_te, Y_te = pred_samples(features, task.y, task.splits["test"], h)
-            out[h]["test"] = _metrics(task, model.predict(X_te), Y_te, h)
+    start = time.perf_counter()
+    out = {h: _probe_horizon(task, features, h, drop, stride, test) for h in horizons}
     return {"horizons": out, "val_mse": float(np.mean([out[h]["val"]["mse"] for h in out])),
             "ridge_seconds": time.perf_counter() - start}
+
+
+def _probe_horizon(task: ForecastTask, features: np.ndarray, h: int, drop: int, stride: int,
+                   test: bool) -> dict:
+    """One horizon of :func:`probe`; its samples and model are freed on return."""
+    X_va, Y_va = pred_samples(features, task.y, task.splits["val"], h)
+    model, alpha = fit_ridge(*pred_samples(features, task.y, task.splits["train"], h, drop,
+                                           stride), X_va, Y_va)
+    out = {"alpha": alpha, "val": _metrics(task, model.predict(X_va), Y_va, h)}
+    if test:
+        X_te, Y_te = pred_samples(features, task.y, task.splits["test"], h)
+        out["test"] = _metrics(task, model.predict(X_te), Y_te, h)
+    return out
 
 
 def probe_encoder(encoder, task: ForecastTask, horizons, test: bool = False,
