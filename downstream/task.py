@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from .datasets import SeriesData
+from .datasets import SeriesData, check_finite
 from .splits import split_bounds
 from .timefeatures import time_features
 
@@ -48,6 +48,11 @@ def _targets(data: SeriesData, target, univariate: bool) -> list:
         return names
     if univariate and data.default_target:
         return [data.default_target]
+    if univariate and len(data.columns) > 1:
+        shown = data.columns if len(data.columns) <= 10 else data.columns[:10] + ["..."]
+        raise ValueError(f"univariate: got True but {data.name} has {len(data.columns)} "
+                         "columns, no 'OT' column and no default target; allowed: name the "
+                         f"column to forecast with target=, one of {shown}")
     return list(data.columns)
 
 
@@ -70,18 +75,21 @@ def _scale(values: np.ndarray, train: tuple, names: list, kind: str) -> tuple:
 def make_task(data: SeriesData, target=None, univariate: bool = False,
               covariates: bool = True, trim: bool = True) -> ForecastTask:
     """Build the task: univariate uses the target columns as inputs (default target: ``OT``
-    or the dataset's own, else all columns); multivariate uses all columns as inputs and
-    forecasts the ``target`` columns (default: all). ``trim`` drops rows after the test split
-    (ETT files run past it).
+    or the dataset's own; a one-column series is its own target); multivariate uses all
+    columns as inputs and forecasts the ``target`` columns (default: all). ``trim`` drops
+    rows after the test split (ETT files run past it).
 
     Raises:
-        ValueError: unknown target column (lists the columns), a constant or unobserved column
-            on the training split, or splits that do not fit the series.
+        ValueError: unknown target column (lists the columns), ``univariate`` without a
+            target to forecast (no ``target``, no ``OT`` nor dataset default, several
+            columns), +/-inf in an input column (naming column and row), a constant or
+            unobserved column on the training split, or splits that do not fit the series.
     """
     targets = _targets(data, target, univariate)
     inputs = targets if univariate else list(data.columns)
     splits = split_bounds(data.split, len(data.values))
     cols = [data.columns.index(c) for c in inputs]
+    check_finite(data.values[:, cols], inputs, data.name)
     scaled, scaler = _scale(data.values[:, cols], splits["train"], inputs, "column")
     t_idx = [inputs.index(t) for t in targets]
     parts, n_cov = [], 0
