@@ -68,10 +68,16 @@ def run_evaluate(data_dir: str) -> dict:
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    return {"command": " ".join(cmd[2:]), "exit_code": proc.returncode,
-            "seconds": round(time.perf_counter() - start, 1),
-            "peak_rss_bytes": int(peak.group(1)) * 1024 if peak else None,
-            "stderr_tail": proc.stderr.strip().splitlines()[-25:] if proc.returncode else []}
+    out = {"command": " ".join(["ctsnas", *cmd[3:]]), "exit_code": proc.returncode,
+           "seconds": round(time.perf_counter() - start, 1),
+           "peak_rss_bytes": int(peak.group(1)) * 1024 if peak else None,
+           "stderr_tail": proc.stderr.strip().splitlines()[-25:] if proc.returncode else []}
+    if proc.returncode == 0:
+        result = json.loads(proc.stdout)
+        rows = {"model": result["model"], **result.get("references", {})}
+        out["test_mse"] = {name: {h: r["test"]["mse"] for h, r in row["horizons"].items()}
+                           for name, row in rows.items() if "horizons" in row}
+    return out
 
 
 def main() -> None:
