@@ -199,21 +199,53 @@ def estimate_probe_bytes(samples: int, features: int, horizons, targets: int,
 
 
 def estimate_task_probe_bytes(task: ForecastTask, horizons, features: int | None = None,
-                              test: bool = False, drop: int = PADDING) -> int:
+                              test: bool = False, drop: int = PADDING, stride: int = 1) -> int:
     """:func:`estimate_probe_bytes` for ``task``: M and the feature rows taken from its splits
-    (the shortest horizon gives the most training samples); ``features`` defaults to the
-    raw-lookback reference's ``drop * n_inputs`` (pass the encoder's repr dim D otherwise).
+    (the shortest horizon gives the most training samples, every ``stride``-th kept);
+    ``features`` defaults to the raw-lookback reference's ``drop * n_inputs`` (pass the
+    encoder's repr dim D otherwise, e.g. before training a spec).
 
     Raises:
         ValueError: a horizon too long for a split (see :func:`check_horizons`).
     """
     horizons = check_horizons(task, horizons, drop)
     train = task.splits["train"]
-    samples = max(train[1] - train[0] - drop - min(horizons), 1)
+    samples = max(-(-(train[1] - train[0] - drop - min(horizons)) // max(int(stride), 1)), 1)
     rows = task.splits["test" if test else "val"][1]
     n_inputs = task.x.shape[1] - task.n_covariates
     return estimate_probe_bytes(samples, features or drop * n_inputs, horizons,
                                 len(task.targets), rows=rows)
+
+
+class ProbeMemoryError(ValueError):
+    """A probe refused before any work: its estimated peak memory (:func:`estimate_probe_bytes`)
+    exceeds the caller's ``max_bytes``. Attributes ``estimate`` and ``limit``, in bytes."""
+
+    def __init__(self, estimate: int, limit, detail: str):
+        self.estimate, self.limit = estimate, limit
+        super().__init__(f"max_bytes: got {limit / 2 ** 30:.2f} GiB, below the probe's estimated "
+                         f"peak memory of {estimate / 2 ** 30:.2f} GiB ({detail}); allowed: a "
+                         "larger limit, or fewer input variables or shorter horizons")
+
+
+def check_probe_memory(task: ForecastTask, horizons, features: int, max_bytes, test: bool = False,
+                       drop: int = PADDING, stride: int = 1) -> int:
+    """Refuse a probe whose :func:`estimate_task_probe_bytes` exceeds ``max_bytes`` (None: no
+    limit). -> the estimate in bytes.
+
+    Raises:
+        ProbeMemoryError: (a ValueError) the estimate exceeds ``max_bytes``.
+        ValueError: ``max_bytes`` not None nor a positive number; a horizon too long.
+    """
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(
+            max_bytes, (int, float, np.integer, np.floating)) or not 0 < max_bytes < np.inf):
+        raise ValueError(f"max_bytes: got {max_bytes!r}; allowed: None or a number of bytes > 0")
+    estimate = estimate_task_probe_bytes(task, horizons, features, test, drop, stride)
+    if max_bytes is not None and estimate > max_bytes:
+        detail = (f"{len(task.targets)} targets x H={max(horizons)}, {features} features, "
+                  f"rows up to {task.splits['test' if test else 'val'][1]}")
+        raise ProbeMemoryError(estimate, max_bytes, detail)
+    return estimate
 
 
 def _metrics(task: ForecastTask, pred: np.ndarray, Y: np.ndarray, horizon: int) -> dict:
@@ -227,9 +259,10 @@ def _metrics(task: ForecastTask, pred: np.ndarray, Y: np.ndarray, horizon: int) 
 
 
 def probe(task: ForecastTask, horizons, features: np.ndarray, test: bool = False,
-          drop: int = PADDING, stride: int = 1) -> dict:
+          drop: int = PADDING, stride: int = 1, max_bytes=None) -> dict:
     """Ridge probe on precomputed per-step features (T', D), T' >= end of the last split used.
     ``stride`` > 1 keeps every stride-th training sample (validation and test keep all).
+    ``max_bytes``: refuse before any fit when the estimated peak memory exceeds it.
 
     Returns:
         {"horizons": {H: {"alpha", "val": metrics, ["test": metrics]}}, "val_mse": mean
@@ -239,11 +272,13 @@ def probe(task: ForecastTask, horizons, features: np.ndarray, test: bool = False
     Raises:
         ValueError: a horizon too long for a split, too few feature rows, or non-finite
             features.
+        ProbeMemoryError: the estimate exceeds ``max_bytes``.
     """
     horizons = check_horizons(task, horizons, drop)
     need = task.splits["test" if test else "val"][1]
     if len(features) < need:
         raise ValueError(f"features: got {len(features)} rows; allowed: at least {need}")
+    check_probe_memory(task, horizons, features.shape[1], max_bytes, test, drop, stride)
     start = time.perf_counter()
     out = {h: _probe_horizon(task, features, h, drop, stride, test) for h in horizons}
     return {"horizons": out, "val_mse": float(np.mean([out[h]["val"]["mse"] for h in out])),
@@ -264,13 +299,17 @@ def _probe_horizon(task: ForecastTask, features: np.ndarray, h: int, drop: int, 
 
 
 def probe_encoder(encoder, task: ForecastTask, horizons, test: bool = False,
-                  padding: int = PADDING, batch_size: int = 256, stride: int = 1) -> dict:
+                  padding: int = PADDING, batch_size: int = 256, stride: int = 1,
+                  max_bytes=None) -> dict:
     """Causal sliding encoding (only up to the last split scored) + :func:`probe`.
     ``stride`` > 1 encodes and fits only every stride-th training sample (a cheaper probe for
     seed generation; validation and test samples are all kept). Adds ``encode_seconds``.
+    ``max_bytes`` is checked after encoding (D is known then); to refuse before training,
+    call :func:`check_probe_memory` with the spec's repr dim.
 
     Raises:
         ValueError: a horizon too long for a split, stride < 1.
+        ProbeMemoryError: the estimate exceeds ``max_bytes``.
     """
     horizons = check_horizons(task, horizons, padding)
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
@@ -283,13 +322,23 @@ def probe_encoder(encoder, task: ForecastTask, horizons, test: bool = False,
     start = time.perf_counter()
     features = encode_task(encoder, task, end, padding, batch_size, steps)
     seconds = time.perf_counter() - start
-    result = probe(task, horizons, features, test=test, drop=padding, stride=stride)
+    result = probe(task, horizons, features, test=test, drop=padding, stride=stride,
+                   max_bytes=max_bytes)
     result["encode_seconds"] = seconds
     return result
 
 
 def probe_lookback(task: ForecastTask, horizons, test: bool = False,
-                   length: int = PADDING) -> dict:
-    """The raw-lookback reference row: Ridge on the last ``length`` input values (no encoder)."""
+                   length: int = PADDING, max_bytes=None) -> dict:
+    """The raw-lookback reference row: Ridge on the last ``length`` input values (no encoder),
+    D = length * n_inputs features (41,400 on multivariate los_loop).
+
+    Raises:
+        ValueError: a horizon too long for a split.
+        ProbeMemoryError: the estimate exceeds ``max_bytes`` (checked before any feature is
+            built).
+    """
+    n_inputs = task.x.shape[1] - task.n_covariates
+    check_probe_memory(task, horizons, length * n_inputs, max_bytes, test, length)
     end = task.splits["test" if test else "val"][1]
     return probe(task, horizons, lookback_features(task, end, length), test=test, drop=length)

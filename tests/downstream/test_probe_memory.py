@@ -147,3 +147,34 @@ def test_estimate_formula_and_its_errors():
         ds.estimate_probe_bytes(10, 10, [], 1)
     with pytest.raises(ValueError, match=r"rows: got 2.5"):
         ds.estimate_probe_bytes(10, 10, [1], 1, rows=2.5)
+
+
+def test_max_bytes_refuses_the_los_loop_reference_before_any_work(data_dir, monkeypatch):
+    """Multivariate los_loop (207 variables, 41,400 lookback features): about 1.7 GiB."""
+    task = ds.make_task(ds.load("los_loop", data_dir))
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("features were built for a refused probe")
+
+    monkeypatch.setattr(probes, "lookback_features", no_work)
+    with pytest.raises(ds.ProbeMemoryError, match=r"^max_bytes: got 1.00 GiB, below the "
+                       r"probe's estimated peak memory of 1.7\d GiB \(207 targets x H=12, "
+                       r"41400 features, rows up to 2016\); allowed: a larger limit") as info:
+        ds.probe_lookback(task, [12], test=True, max_bytes=2 ** 30)
+    assert info.value.limit == 2 ** 30 and isinstance(info.value, ValueError)
+    assert info.value.estimate == ds.estimate_task_probe_bytes(task, [12], test=True)
+
+
+def test_max_bytes_lets_a_probe_within_the_limit_run(data_dir):
+    task = ds.make_task(ds.load("illness", data_dir))
+    estimate = ds.check_probe_memory(task, [24], 200 * 7, None)
+    result = ds.probe_lookback(task, [24], max_bytes=estimate + 1)
+    assert np.isfinite(result["val_mse"])
+    features = lookback_features(task, task.splits["val"][1])
+    with pytest.raises(ds.ProbeMemoryError):
+        ds.probe(task, [24], features, max_bytes=estimate // 2)
+    assert ds.estimate_task_probe_bytes(task, [24], 320, stride=4) < \
+        ds.estimate_task_probe_bytes(task, [24], 320)
+    for bad in (0, -5, float("nan"), "1G", True):
+        with pytest.raises(ValueError, match=rf"^max_bytes: got {bad!r}"):
+            ds.probe_lookback(task, [24], max_bytes=bad)
