@@ -16,18 +16,18 @@ FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "seed", "workers", "cpus_per_trial", "trial_timeout", "address", "run_dir", "resume",
     "per_task", "shared", "probe_stride", "max_cost", "noise_specs", "skip_exported", "merge",
     "samples", "top", "train_top", "anchor_share", "compare_ts2vec", "weights", "records",
-    "epochs", "members", "out")}
+    "epochs", "members", "out", "arch", "encoder")}
 FLAGS.update({"extra_specs": "--spec", "slices": "--suite", "weights_dir": "--weights",
-              "out_dir": "--out"})
+              "out_dir": "--out", "fmt": "--format"})
 
 
 def flag_error(exc: ValueError, flags: dict | None = None) -> UsageError:
     """``exc`` as a :class:`UsageError` naming options instead of arguments: the leading
-    ``name:`` and every ``name=value`` hint whose name is in ``flags`` (default :data:`FLAGS`)
+    ``name:`` (or ``name.key:``) and every ``name=value`` hint whose name is in ``flags`` (default :data:`FLAGS`)
     become ``--name:`` and ``--name value`` (``--name`` for ``=True``)."""
     flags = FLAGS if flags is None else flags
     text = str(exc)
-    head = re.match(r"([a-z_]+):", text)
+    head = re.match(r"([a-z_]+)[.:]", text)
     if head and head.group(1) in flags:
         text = flags[head.group(1)] + text[head.end(1):]
 

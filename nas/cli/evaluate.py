@@ -4,22 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import UsageError, add_data_args, parse_horizons
-
-#: Library argument names -> the flags of these commands, for error messages.
-FLAGS = {"arch": "--arch", "profile": "--profile", "out": "--out", "encoder": "--encoder",
-         "path": "--encoder", "target": "--target", "seed": "--seed"}
-
-
-def _usage(exc: ValueError) -> UsageError:
-    """The library's one-line error with its leading argument name given as the flag."""
-    text = str(exc)
-    head, sep, rest = text.partition(":")
-    key = head.split(".")[0]
-    if sep and key in FLAGS:
-        text = FLAGS[key] + head[len(key):] + sep + rest
-    return UsageError(text)
-
+from .common import FLAGS, UsageError, add_data_args, flag_error, parse_horizons
 
 def cmd_evaluate(args) -> int:
     from ..engine.evaluate import evaluate, evaluate_encoder
@@ -42,7 +27,7 @@ def cmd_evaluate(args) -> int:
     except UsageError:
         raise
     except ValueError as exc:
-        raise _usage(exc) from None
+        raise flag_error(exc, {**FLAGS, "path": "--encoder"}) from None
     print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
     return 0
 
@@ -56,7 +41,7 @@ def cmd_train(args) -> int:
         result = train_encoder(args.data, args.arch, args.out, args.profile, horizons,
                                args.target, args.univariate, args.data_dir, args.seed)
     except ValueError as exc:
-        raise _usage(exc) from None
+        raise flag_error(exc, {**FLAGS, "path": "--out"}) from None
     print(json.dumps(result, indent=2) if args.json else format_training(result))
     return 0 if result["status"] == "ok" else 1
 

@@ -130,9 +130,9 @@ def export(run_dir, fmt: str, out=None) -> Path:
         ValueError: unknown format, or a directory that is not a run.
     """
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"--format: got {fmt!r}; allowed: {list(EXPORT_FORMATS)}")
+        raise ValueError(f"fmt: got {fmt!r}; allowed: {list(EXPORT_FORMATS)}")
     if not (Path(run_dir) / "run.sqlite").is_file():
-        raise ValueError(f"DIR: {run_dir} holds no run (no run.sqlite)")
+        raise ValueError(f"run_dir: {run_dir} holds no run (no run.sqlite)")
     frame = trials_frame(run_dir)
     out = Path(out) if out else Path(run_dir) / f"trials.{fmt}"
     if fmt == "csv":

@@ -88,16 +88,20 @@ def load_features(records: list, data_dir=None, cache=None, shipped=SHIPPED_FEAT
 
 def train_reference(profile="paper", seed: int = 0) -> dict:
     """Retrain the shipped reference encoder of the task features (a maintainer's step: it
-    rewrites ``comparator/weights/reference_encoder.*`` and drops the shipped
+    rewrites ``comparator/weights/reference_encoder.pt`` and drops the shipped
     ``seeds/task_features.json``, which depend on it) on the embedded co2 series (training
     split, no calendar covariates; never a suite dataset)."""
     import downstream as ds
     from comparator.task_features import save_reference, train_reference_encoder
 
-    task = ds.make_task(ds.load("co2"), univariate=True, covariates=False)
+    from ..engine.evaluate import input_scaling
+
+    series = ds.load("co2")
+    task = ds.make_task(series, univariate=True, covariates=False)
     start, end = task.splits["train"]
     t0 = time.perf_counter()
-    encoder = train_reference_encoder(task.x[None, start:end], profile, seed)
+    encoder = train_reference_encoder(task.x[None, start:end], profile, seed,
+                                      scaling=input_scaling(series, task))
     save_reference(encoder)
     SHIPPED_FEATURES.unlink(missing_ok=True)
     return {"profile": profile, "seed": seed, "train_rows": end - start,

@@ -134,6 +134,7 @@ def _test(runner, row: dict) -> dict:
     """Retrain ``row``'s spec (same seed) and probe the test split: the explicit final
     evaluation; test rows are never read before it."""
     final = ray.get(runner.submit(row["trial"], row["spec"], test=True))
+    final.pop("encoder", None)  # the trained learner's bytes: not kept by a query
     out = {"spec_hash": row["spec_hash"], "val_mse": row["val_mse"], "status": final["status"]}
     if final["status"] == "ok":
         out["test"] = {h: m["test"] for h, m in final["metrics"].items()}
