@@ -19,6 +19,8 @@ import search_spaces as ss
 from downstream.timefeatures import TIME_FEATURE_NAMES, time_features
 from search_spaces import learner
 
+from .memory import check_trial_memory
+
 
 def load_arch(arch: str) -> dict:
     """A preset name or a JSON spec file -> a validated spec.
@@ -34,26 +36,38 @@ def load_arch(arch: str) -> dict:
                          "JSON spec file")
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"arch: cannot read {path} as a JSON spec ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ValueError(f"arch: cannot read {path} as a JSON spec ({why})") from None
     ss.validate(spec)
     return spec
 
 
+#: Options of :func:`downstream.load` a caller may pass through (``sort_dates``, ``dedupe``,
+#: ``date_format``); a search stores them in its run config.
+LOAD_OPTIONS = ("sort_dates", "dedupe", "date_format")
+
+
+def load_options(options: dict | None) -> dict:
+    """The :data:`LOAD_OPTIONS` of ``options`` (a config or kwargs), defaults left out."""
+    return {k: options[k] for k in LOAD_OPTIONS if (options or {}).get(k)}
+
+
 def load_task(data: str, data_dir=None, target=None, univariate: bool = False, horizons=(24,),
-              padding: int = ds.PADDING) -> tuple:
+              padding: int = ds.PADDING, **options) -> tuple:
     """The raw series and its checked task: ``(SeriesData, ForecastTask)`` (all input errors
-    surface here, before any training)."""
-    series = ds.load(data, data_dir)
+    surface here, before any training). ``options``: :data:`LOAD_OPTIONS`."""
+    series = ds.load(data, data_dir, **load_options(options))
     task = ds.make_task(series, target=target, univariate=univariate)
     ds.check_horizons(task, horizons, padding)
     return series, task
 
 
 def prepare(data: str, data_dir=None, target=None, univariate: bool = False, horizons=(24,),
-            padding: int = ds.PADDING) -> ds.ForecastTask:
-    """Load and check a task before any training (all input errors surface here)."""
-    return load_task(data, data_dir, target, univariate, horizons, padding)[1]
+            padding: int = ds.PADDING, **options) -> ds.ForecastTask:
+    """Load and check a task before any training (all input errors surface here);
+    ``options``: :data:`LOAD_OPTIONS`."""
+    return load_task(data, data_dir, target, univariate, horizons, padding, **options)[1]
 
 
 def raw_inputs(series: ds.SeriesData, task: ds.ForecastTask) -> tuple:
@@ -132,18 +146,39 @@ def _head(task: ds.ForecastTask, univariate: bool, **extra) -> dict:
             "n_inputs": int(task.x.shape[1]), "splits": task.splits}
 
 
-def evaluate(data: str, arch: str = "ts2vec", profile: str = "small", horizons=(24, 48),
-             target=None, univariate: bool = False, data_dir=None, seed: int = 0,
-             references: bool = True) -> dict:
-    """``ctsnas evaluate``: validation and test metrics per horizon, with timings and the
-    reference rows. All inputs are checked before training starts.
+def check_memory(spec: dict, task: ds.ForecastTask, horizons, profile, max_bytes,
+                 references: bool, test: bool = True) -> None:
+    """Pre-flight: refuse (before any work) a training + probe of ``spec``, or a raw-lookback
+    reference probe, whose estimated peak memory exceeds ``max_bytes`` (None: no limit).
 
     Raises:
-        ValueError: unknown dataset / arch / profile, bad target or horizons.
+        downstream.ProbeMemoryError: (a ValueError ``max_bytes: ...``) naming estimate and limit.
+    """
+    if profile is not None:
+        check_trial_memory(spec, task, horizons, profile, max_bytes, test)
+    else:
+        ds.check_probe_memory(task, horizons, spec["Encoder"]["repr_dim"], max_bytes, test)
+    if references:
+        n_inputs = task.x.shape[1] - task.n_covariates
+        ds.check_probe_memory(task, horizons, ds.PADDING * n_inputs, max_bytes, test)
+
+
+def evaluate(data: str, arch: str = "ts2vec", profile: str = "small", horizons=(24, 48),
+             target=None, univariate: bool = False, data_dir=None, seed: int = 0,
+             references: bool = True, max_bytes=None, **options) -> dict:
+    """``ctsnas evaluate``: validation and test metrics per horizon, with timings and the
+    reference rows. All inputs, and the memory estimate against ``max_bytes`` (see
+    :func:`check_memory`), are checked before training starts; ``options``:
+    :data:`LOAD_OPTIONS`.
+
+    Raises:
+        ValueError: unknown dataset / arch / profile, bad target or horizons, estimated
+            memory over ``max_bytes``.
     """
     spec = load_arch(arch)
     learner.resolve_profile(profile)
-    task = prepare(data, data_dir, target, univariate, horizons)
+    task = prepare(data, data_dir, target, univariate, horizons, **options)
+    check_memory(spec, task, horizons, profile, max_bytes, references)
     start = time.perf_counter()
     result = _head(task, univariate, arch=arch, spec_hash=ss.spec_hash(spec), profile=profile,
                    seed=seed)
@@ -162,7 +197,8 @@ def _check_out(out) -> Path:
 
 
 def train_encoder(data: str, arch: str, out, profile: str = "small", horizons=(24, 48),
-                  target=None, univariate: bool = False, data_dir=None, seed: int = 0) -> dict:
+                  target=None, univariate: bool = False, data_dir=None, seed: int = 0,
+                  max_bytes=None, **options) -> dict:
     """``ctsnas train``: train ``arch`` on the training split, save the learner (with the
     input scaling of the task) to ``out`` and probe it on the validation split.
 
@@ -171,12 +207,14 @@ def train_encoder(data: str, arch: str, out, profile: str = "small", horizons=(2
         its loss curve, "horizons": {H: {"alpha", "val"}}, "val_mse", "seconds"}.
 
     Raises:
-        ValueError: bad dataset, arch, profile, target, horizons or ``out`` (before training).
+        ValueError: bad dataset, arch, profile, target, horizons or ``out``, estimated memory
+            over ``max_bytes`` (all before training); ``options``: :data:`LOAD_OPTIONS`.
     """
     spec = load_arch(arch)
     learner.resolve_profile(profile)
     path = _check_out(out)
-    series, task = load_task(data, data_dir, target, univariate, horizons)
+    series, task = load_task(data, data_dir, target, univariate, horizons, **options)
+    check_memory(spec, task, horizons, profile, max_bytes, references=False, test=False)
     start = time.perf_counter()
     model, probe = train_and_probe(spec, task, horizons, profile, seed,
                                    scaling=input_scaling(series, task))
@@ -196,7 +234,8 @@ def _scaling_matches(saved, task_scaling: dict):
 
 
 def evaluate_encoder(data: str, encoder, horizons=(24, 48), target=None,
-                     univariate: bool = False, data_dir=None, references: bool = True) -> dict:
+                     univariate: bool = False, data_dir=None, references: bool = True,
+                     max_bytes=None, **options) -> dict:
     """``ctsnas evaluate --encoder``: probe a saved learner (no training): validation and test
     metrics per horizon, the reference rows (raw lookback and the spec's random encoder with
     the learner's seed) and ``input_scaling_matches`` (whether the task's input scaling is
@@ -207,11 +246,12 @@ def evaluate_encoder(data: str, encoder, horizons=(24, 48), target=None,
             number of input channels differs from the encoder's (before any probing).
     """
     model = learner.ContrastiveLearner.load(encoder)
-    series, task = load_task(data, data_dir, target, univariate, horizons)
+    series, task = load_task(data, data_dir, target, univariate, horizons, **options)
     if task.x.shape[1] != model.n_features:
         raise ValueError(f"encoder: {encoder} expects C = {model.n_features} input channels; "
                          f"got {task.x.shape[1]} for {task.name} (calendar covariates "
                          f"included); allowed: data with the encoder's inputs")
+    check_memory(model.spec, task, horizons, None, max_bytes, references)
     start = time.perf_counter()
     record = model.record or {}
     result = _head(task, univariate, encoder=str(encoder), spec_hash=ss.spec_hash(model.spec),

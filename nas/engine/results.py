@@ -1,6 +1,7 @@
 """End of a search: leaderboard with reference rows, best spec, its test metrics, plot, export."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -16,17 +17,41 @@ import search_spaces as ss  # noqa: E402
 from search_spaces.learner import ContrastiveLearner  # noqa: E402
 from search_spaces.learner.storage import write_atomic  # noqa: E402
 
-from .evaluate import input_scaling, reference_rows  # noqa: E402
+from .evaluate import input_scaling, load_options, reference_rows  # noqa: E402
 from .store import RunStore  # noqa: E402
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
 
 
+def read_json(path: Path):
+    """A JSON file the driver wrote, or None when it is absent.
+
+    Raises:
+        ValueError: unreadable or not JSON, naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"run_dir: cannot read {path} ({type(exc).__name__}); allowed: delete "
+                         "it and resume the run to write it again") from None
+
+
+def write_json(value, path: Path) -> None:
+    """``value`` as JSON at ``path``, atomically (temporary name, then rename)."""
+    write_atomic(json.dumps(value, indent=2, sort_keys=True).encode(), path)
+
+
 def _cached(path: Path, compute):
-    if path.exists():
-        return json.loads(path.read_text())
-    value = compute()
-    path.write_text(json.dumps(value, indent=2, sort_keys=True))
+    try:
+        value = read_json(path)
+    except ValueError:  # cut off by an older, non-atomic writer: computed again
+        value = None
+    if value is None:
+        value = compute()
+        write_json(value, path)
     return value
 
 
@@ -52,8 +77,10 @@ def plot_best_so_far(rows: list, path: Path) -> None:
     ax.set_ylabel("best validation MSE")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
+    write_atomic(buffer.getvalue(), path)
 
 
 def save_best(runner, best: dict) -> dict:
@@ -65,10 +92,10 @@ def save_best(runner, best: dict) -> dict:
     if final["status"] != "ok":
         return final
     model = ContrastiveLearner.from_bytes(final.pop("encoder"), "the best trial's encoder")
-    model.scaling = input_scaling(ds.load(config["data"], config["data_dir"]), runner.task)
+    series = ds.load(config["data"], config["data_dir"], **load_options(config))
+    model.scaling = input_scaling(series, runner.task)
     model.save(run_dir / "best_encoder.pt")
-    write_atomic(json.dumps(final["metrics"], indent=2, sort_keys=True).encode(),
-                 run_dir / "best_test.json")
+    write_json(final["metrics"], run_dir / "best_test.json")
     return final
 
 
@@ -91,22 +118,27 @@ def finalize(runner) -> dict:
     plot_best_so_far(rows, run_dir / "best_so_far.png")
     if board and board[0]["status"] == "ok":
         best = board[0]
-        (run_dir / "best_spec.json").write_text(json.dumps(best["spec"], indent=2))
+        write_json(best["spec"], run_dir / "best_spec.json")
         path, encoder = run_dir / "best_test.json", run_dir / "best_encoder.pt"
         if not (path.exists() and encoder.exists()):
             final = save_best(runner, best)
             if final["status"] != "ok":
                 summary["best_test_error"] = final["error"]
         if path.exists():
-            summary["best_test"] = json.loads(path.read_text())
+            summary["best_test"] = read_json(path)
         if encoder.exists():
             summary["best_encoder"] = str(encoder)
     return summary
 
 
 def trials_frame(run_dir) -> pd.DataFrame:
-    """The run's trials as a flat table: one column per horizon's validation MSE/MAE."""
-    store = RunStore(run_dir)
+    """The run's trials as a flat table: one column per horizon's validation MSE/MAE (the
+    store opened read-only: nothing is created).
+
+    Raises:
+        ValueError: ``run_dir`` holds no run or an unreadable one.
+    """
+    store = RunStore(run_dir, readonly=True)
     try:
         rows = store.trials()
     finally:
@@ -126,19 +158,28 @@ def trials_frame(run_dir) -> pd.DataFrame:
 def export(run_dir, fmt: str, out=None) -> Path:
     """Write the trials table as csv, parquet or jsonl (default: RUN_DIR/trials.FORMAT).
 
+    The file is written to a temporary name and renamed; ``out``'s missing parent folders
+    are created.
+
     Raises:
-        ValueError: unknown format, or a directory that is not a run.
+        ValueError: unknown format, a directory that is not a run, or an ``out`` that cannot
+            be written (naming the folder).
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"fmt: got {fmt!r}; allowed: {list(EXPORT_FORMATS)}")
-    if not (Path(run_dir) / "run.sqlite").is_file():
-        raise ValueError(f"run_dir: {run_dir} holds no run (no run.sqlite)")
     frame = trials_frame(run_dir)
     out = Path(out) if out else Path(run_dir) / f"trials.{fmt}"
+    buffer = io.BytesIO()
     if fmt == "csv":
-        frame.to_csv(out, index=False)
+        frame.to_csv(buffer, index=False)
     elif fmt == "parquet":
-        frame.to_parquet(out, index=False)
+        frame.to_parquet(buffer, index=False)
     else:
-        frame.to_json(out, orient="records", lines=True)
+        frame.to_json(buffer, orient="records", lines=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(buffer.getvalue(), out)
+    except OSError as exc:
+        raise ValueError(f"out: cannot write {out} ({exc.strerror or exc}); allowed: a file "
+                         f"path in a folder you can write") from None
     return out

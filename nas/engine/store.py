@@ -36,28 +36,55 @@ JSON_COLUMNS = ("spec", "metrics", "versions")
 LEGACY_KEYS = {"budget": "trials"}
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection that creates nothing: ``mode=ro`` while a writer's WAL file
+    exists (a search running or killed), else ``immutable=1`` (no WAL index files created,
+    so it also works in a directory this process cannot write)."""
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    flag = "mode=ro" if wal.exists() else "immutable=1"
+    return sqlite3.connect(f"{uri}?{flag}", uri=True, timeout=30, isolation_level=None)
+
+
 class RunStore:
     """SQLite run store of one run directory.
 
+    ``readonly``: open an existing store without creating or writing anything (``mode=ro``);
+    for the commands that only read (``ctsnas runs``).
+
     Raises:
-        ValueError: ``run_dir`` exists as a file, or its database is not a run store.
+        ValueError: ``run_dir`` exists as a file, cannot be created or written, holds no
+            run (``readonly``), or its database is not a run store.
     """
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, readonly: bool = False):
         self.run_dir = Path(run_dir)
+        self.path = self.run_dir / DB_NAME
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise ValueError(f"run_dir: {self.run_dir} exists and is not a directory; "
                              "allowed: a directory or a new path")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.run_dir / DB_NAME
+        if readonly and not self.path.is_file():
+            raise ValueError(f"run_dir: {self.run_dir} holds no run (no {DB_NAME}); allowed: "
+                             "a directory written by a search")
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            self.db = _connect_readonly(self.path) if readonly else self._connect()
+            self.db.execute("SELECT key FROM config LIMIT 1").fetchall()
+            self.db.execute("SELECT trial FROM trials LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"run_dir: {self.path} is not a ctsnas run store ({exc}); "
+            raise ValueError(f"run_dir: {self.path} is not a readable ctsnas run store ({exc}); "
                              "allowed: a run directory or a new path") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"run_dir: cannot create {self.run_dir} ({exc.strerror or exc}); "
+                             "allowed: a path in a folder you can write") from None
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return db
 
     def close(self) -> None:
         self.db.close()
