@@ -16,6 +16,7 @@ import downstream as ds
 import search_spaces as ss
 
 from .evaluate import train_and_probe
+from .memory import estimate_trial_bytes, gib
 
 PACKAGES = ("ctsnas", "torch", "numpy", "scikit-learn", "pandas", "ray")
 
@@ -47,7 +48,8 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
               threads: int = 1, test: bool = False, probe_stride: int = 1) -> dict:
     """Train and probe one spec; never raises for a failing or diverging spec.
 
-    Returns a run-store row: ``status`` is "ok", "diverged" (NaN/inf loss) or "failed" (an
+    Returns a run-store row: ``status`` is "ok", "diverged" (NaN/inf loss), "out_of_memory"
+    (a MemoryError; see also :func:`memory_request`) or "failed" (an
     exception, whose traceback tail is in ``error``); ``val_mse`` is the search score. With
     ``test`` (the final evaluation of the best spec) the metrics include the test split and
     an "ok" row also holds ``encoder``: the trained learner as the bytes of its saved file
@@ -70,7 +72,41 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
         else:
             row.update(status="diverged", error="non-finite loss at iteration "
                        f"{result['train']['n_iters']}")
+    except MemoryError as exc:
+        row.update(status="out_of_memory", error=f"MemoryError: {exc}"[:4000])
     except Exception:  # noqa: BLE001 - any trial error is recorded, the search goes on
         row.update(status="failed", error=traceback.format_exc(limit=6)[-4000:])
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def largest_node_memory() -> float | None:
+    """The largest ``memory`` resource of a live Ray node (bytes), None without Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    sizes = [n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")]
+    return max(sizes, default=None)
+
+
+def memory_request(spec: dict, lane: dict, profile, max_bytes, index: int,
+                   test: bool = False) -> tuple:
+    """The pre-flight of one trial on a search lane (``task``, ``horizons``, ``seed``,
+    ``probe_stride``): ``(bytes to request from Ray or None, None)``, or ``(None, row)``
+    with an ``out_of_memory`` run-store row (the estimate and the limit in ``error``) when
+    :func:`~nas.engine.memory.estimate_trial_bytes` exceeds ``max_bytes``. The request is
+    capped at the largest node's memory so that Ray can always place the trial."""
+    try:
+        estimate = estimate_trial_bytes(spec, lane["task"], lane["horizons"], profile, test,
+                                        lane["probe_stride"])
+    except (ValueError, KeyError, TypeError):  # the trial itself reports a bad spec or task
+        return None, None
+    if max_bytes is not None and estimate > max_bytes:
+        return None, {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec,
+                      "seed": lane["seed"], "status": "out_of_memory", "seconds": 0.0,
+                      "node": None, "versions": None,
+                      "error": f"estimated peak memory {gib(estimate)} > max_memory "
+                               f"{gib(max_bytes)}; not run"}
+    node = largest_node_memory()
+    return (int(min(estimate, node)) if node else None), None

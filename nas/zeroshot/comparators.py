@@ -19,6 +19,7 @@ from scipy.stats import kendalltau
 import comparator as cp
 from comparator.baselines import flat_scores, train_flat_mlp
 from comparator.task_features import META_NAMES
+from search_spaces.learner.storage import write_atomic
 
 #: The shipped comparator (read only: training writes to the folder it is given).
 WEIGHTS_DIR = Path(cp.__file__).parent / "weights"
@@ -62,7 +63,7 @@ def save_comparator(model, norm: dict, records: list, out_dir, seconds: float, k
             "datasets": sorted({r["dataset"] for r in records}), "n_records": len(records),
             "n_tasks": len({r["task_id"] for r in records}), "train": {**TRAIN_DEFAULTS, **kw},
             "seconds": seconds}
-    (out_dir / "tahc.json").write_text(json.dumps(meta, indent=2))
+    write_atomic(json.dumps(meta, indent=2).encode(), out_dir / "tahc.json")
     return meta
 
 
@@ -70,13 +71,24 @@ def load_trained(weights_dir=WEIGHTS_DIR) -> tuple:
     """(T-AHC model, meta) saved in ``weights_dir`` (default: the shipped comparator).
 
     Raises:
-        ValueError: no trained comparator there.
+        ValueError: no trained comparator there (``tahc.pt`` or ``tahc.json`` missing), or a
+            truncated / corrupted file, naming it.
     """
     weights_dir = Path(weights_dir)
-    if not (weights_dir / "tahc.pt").is_file():
-        raise ValueError(f"weights: no trained comparator in {weights_dir} (no tahc.pt); "
-                         "allowed: a folder written by comparator training (train)")
-    return cp.load(weights_dir / "tahc.pt"), json.loads((weights_dir / "tahc.json").read_text())
+    for name in ("tahc.pt", "tahc.json"):
+        if not (weights_dir / name).is_file():
+            raise ValueError(f"weights: no trained comparator in {weights_dir} (no {name}); "
+                             "allowed: a folder written by comparator training (train)")
+    path = weights_dir / "tahc.pt"
+    try:
+        model = cp.load(path)
+        path = weights_dir / "tahc.json"
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise ValueError(f"weights: cannot read {path} ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); allowed: "
+                         "a folder written by comparator training (train)") from None
+    return model, meta
 
 
 def kendall(scores, mse) -> float:

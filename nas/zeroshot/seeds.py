@@ -24,6 +24,9 @@ import search_spaces as ss
 from search_spaces.cost import relative_cost
 from seeds.suite import SLICES, load_slice, slice_id, suite
 
+from search_spaces.learner.storage import write_atomic
+
+from ..engine.lock import RunLock
 from ..engine.runner import Job, Search, init_ray, profile_name, resolve_profile
 from ..engine.store import RunStore
 from ..engine.trial import run_trial
@@ -187,24 +190,34 @@ def _open_plan(run_dir: Path, config: dict, resume: bool) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     plan["code_version"] = code_version()
     plan["started_at"] = time.time()
-    path.write_text(json.dumps(plan, indent=2))
+    write_atomic(json.dumps(plan, indent=2).encode(), path)
     return plan
 
 
 def generate(config: dict, run_dir, resume: bool = False, progress: bool = True,
-             trial_fn=run_trial) -> dict:
-    """``ctsnas seeds generate``: run (or resume) the plan; returns counts per status.
+             trial_fn=run_trial, wait_lock: float | None = 0) -> dict:
+    """``ctsnas seeds generate``: run (or resume) the plan; returns counts per status. Nothing
+    is written before Ray is up; the driver holds ``run_dir``'s lock
+    (:class:`~nas.engine.lock.RunLock`) while it runs.
 
     Raises:
-        ValueError: bad options, a missing dataset or another plan in ``run_dir`` -- all
-            before Ray starts.
+        ValueError: bad options, a missing dataset or another plan in ``run_dir`` (before
+            Ray starts); an unreachable address; ``run_dir`` held by another driver.
     """
     config = check_seed_config(config)
     run_dir = Path(run_dir)
     tasks = {slice_id(s): load_slice(s, config["data_dir"]) for s in config["slices"]}
+    if (run_dir / PLAN_FILE).exists() and not resume:
+        _open_plan(run_dir, config, resume)  # refuses before Ray starts
+    init_ray(config)
+    with RunLock(run_dir, wait_lock):
+        return _generate(config, run_dir, tasks, resume, progress, trial_fn)
+
+
+def _generate(config: dict, run_dir: Path, tasks: dict, resume: bool, progress: bool,
+              trial_fn) -> dict:
     plan = _open_plan(run_dir, config, resume)
     plans = {sid: slice_plan(config, i, task) for i, (sid, task) in enumerate(tasks.items())}
-    init_ray(config)
     runner = Search({**config, "horizons": None}, None, None, trial_fn)
     horizons = {slice_id(s): s["horizons"] for s in config["slices"]}
     for sid, task in tasks.items():
@@ -317,13 +330,13 @@ def export(run_dir, out_dir, merge: bool = False) -> dict:
             old = read_records(out_dir / name)
             have = {(r["task_id"], r["spec_hash"], r["seed"]) for r in old}
             recs = old + [r for r in recs if (r["task_id"], r["spec_hash"], r["seed"]) not in have]
-        with open(out_dir / name, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in recs)
+        write_atomic("".join(json.dumps(r, sort_keys=True) + "\n" for r in recs).encode(),
+                     out_dir / name)
         counts[name] = len(recs)
-    (out_dir / PLAN_FILE_EXPORTED).write_text(json.dumps(out_plan, indent=2))
+    write_atomic(json.dumps(out_plan, indent=2).encode(), out_dir / PLAN_FILE_EXPORTED)
     ceiling = noise_ceiling(*(read_records(out_dir / n) for n in ("records.jsonl",
                                                                    "noise.jsonl")))
-    (out_dir / "noise_ceiling.json").write_text(json.dumps(ceiling, indent=2))
+    write_atomic(json.dumps(ceiling, indent=2).encode(), out_dir / "noise_ceiling.json")
     return counts | {"noise_ceiling": ceiling["mean_tau"]}
 
 
