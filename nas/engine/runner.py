@@ -23,18 +23,22 @@ import search_spaces as ss
 from search_spaces import learner
 from search_spaces.learner.trainer import DEPRECATED_PROFILES
 
-from .evaluate import prepare
+from .cluster import init_ray  # noqa: F401 - re-exported (seed generation, query)
+from .evaluate import LOAD_OPTIONS, load_options, prepare
+from .lock import RunLock
+from .memory import default_max_bytes
 from .store import DB_NAME, RunStore
 from .strategies import RandomStrategy, Strategy, plan_specs  # noqa: F401 - plan_specs re-exported
-from .trial import run_trial
+from .trial import memory_request, run_trial
 
 #: Config keys that define a run (a resumed run must not change them).
 PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "trials", "profile", "seed",
-             "extra_specs")
+             "extra_specs") + LOAD_OPTIONS
 DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [24, 48],
             "extra_specs": [],
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
-            "trial_timeout": None, "max_retries": 3, "address": None}
+            "trial_timeout": None, "max_retries": 3, "address": None,
+            "sort_dates": False, "dedupe": False, "date_format": None, "max_memory": None}
 #: Deprecated names still accepted for one release: config key ``budget`` (now ``trials``) and
 #: the learner's former profile names (``seed``, now ``screen``).
 KEY_ALIASES = {"budget": "trials"}
@@ -180,16 +184,21 @@ class Search:
                  probe_stride: int | None = None) -> None:
         """Register a task (a ForecastTask) with the store its trials are written to."""
         self.lanes[key] = {"store": store, "task_ref": ray.put(dataclasses.asdict(task)),
+                           "task": task,
                            "horizons": horizons, "seed": seed,
                            "probe_stride": probe_stride or self.config.get("probe_stride", 1)}
 
     def submit(self, index: int, spec: dict, test: bool = False, lane=None, **kwargs):
         """Start one trial of ``spec`` on ``lane``; ``kwargs`` go to the trial function.
-        Returns its Ray object ref."""
+        Returns its Ray object ref. The trial asks Ray for its estimated memory; one over
+        ``max_memory`` is not run: its ref holds an ``out_of_memory`` row at once."""
         c, ln = self.config, self.lanes[lane]
-        return self.remote.remote(index, spec, ln["task_ref"], ln["horizons"], self.profile,
-                                  ln["seed"], c["cpus_per_trial"], test, ln["probe_stride"],
-                                  **kwargs)
+        need, oom = memory_request(spec, ln, self.profile, c.get("max_memory"), index, test)
+        if oom is not None:
+            return ray.put(oom)
+        return self.remote.options(memory=need).remote(
+            index, spec, ln["task_ref"], ln["horizons"], self.profile, ln["seed"],
+            c["cpus_per_trial"], test, ln["probe_stride"], **kwargs)
 
     def run(self, specs: list, progress: bool = True) -> None:
         """Run the specs of the single lane (skipping those already in its store)."""
@@ -263,8 +272,9 @@ class Search:
         try:
             return ray.get(ref)
         except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
+            oom = isinstance(exc, ray.exceptions.OutOfMemoryError)
             row = _unfinished_row(job, self.lanes[job.lane]["seed"], time.monotonic() - start,
-                                  "failed")
+                                  "out_of_memory" if oom else "failed")
             row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
             return row
 
@@ -297,40 +307,54 @@ class Search:
         bar.set_postfix(failed=self._failed, best=best)
 
 
-def init_ray(config: dict) -> None:
-    """Join ``address`` (``auto`` or host:port) or start an embedded local Ray."""
-    if ray.is_initialized():
-        return
-    if config["address"]:
-        ray.init(address=config["address"], log_to_driver=False)
-    else:
-        ray.init(num_cpus=config["workers"] * config["cpus_per_trial"], include_dashboard=False,
-                 log_to_driver=False)
-
-
 def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
-           trial_fn=run_trial) -> dict:
+           trial_fn=run_trial, wait_lock: float | None = 0) -> dict:
     """``ctsnas search`` as a function: a random search (:class:`RandomStrategy`) of
     ``config["trials"]`` trials; returns the run summary (see :mod:`nas.engine.results`).
 
+    Nothing is written to ``run_dir`` before Ray is up (:func:`~nas.engine.cluster.init_ray`);
+    the driver then holds the directory's lock (:class:`~nas.engine.lock.RunLock`, waiting
+    up to ``wait_lock`` seconds for another driver, None: for ever) until it returns.
+
     Raises:
         ValueError: bad input, found before Ray starts (see :func:`check_config`,
-            :func:`merge_stored`, :class:`RandomStrategy`), named by its config key.
+            :func:`merge_stored`, :class:`RandomStrategy`), named by its config key; an
+            unreachable ``address``; ``run_dir`` held by another driver (its PID named).
     """
     from .results import finalize
 
-    config = check_config(merge_stored(run_dir, current_names(config, warn=True), resume))
+    given = current_names(config, warn=True)
+    config = check_config(merge_stored(run_dir, given, resume))
     task = prepare(config["data"], config["data_dir"], config["target"],
-                   config["univariate"], config["horizons"])
+                   config["univariate"], config["horizons"], **load_options(config))
     strategy = RandomStrategy(config["trials"], config["seed"], len(task.inputs) > 1,
                               config["extra_specs"])
-    store = RunStore(run_dir)
-    if store.get_config() is None:
-        store.set_config({k: config[k] for k in PLAN_KEYS})
-    try:
-        init_ray(config)
-        runner = Search(config, store, task, trial_fn)
-        runner.run_strategy(strategy, config["trials"], progress)
-        return finalize(runner)
-    finally:
-        store.close()
+    init_ray(config)
+    with RunLock(run_dir, wait_lock):
+        config = locked_config(run_dir, given, resume, config)
+        store = RunStore(run_dir)
+        if store.get_config() is None:
+            store.set_config({k: config[k] for k in PLAN_KEYS})
+        try:
+            runner = Search(config, store, task, trial_fn)
+            runner.run_strategy(strategy, config["trials"], progress)
+            return finalize(runner)
+        finally:
+            store.close()
+
+
+def locked_config(run_dir, given: dict, resume: bool, config: dict) -> dict:
+    """The config merged again under the run directory's lock (another driver may have
+    written the run meanwhile), with ``max_memory`` defaulted (:func:`default_max_bytes`).
+
+    Raises:
+        ValueError: as :func:`merge_stored`, or the run's plan changed while waiting.
+    """
+    again = check_config(merge_stored(run_dir, given, resume))
+    changed = [k for k in PLAN_KEYS if again.get(k) != config.get(k)]
+    if changed:
+        raise ValueError(f"{changed[0]}: the run in {run_dir} was written with "
+                         f"{again.get(changed[0])!r} while this search waited; allowed: "
+                         "resume it with its own options (resume=True)")
+    again["max_memory"] = again["max_memory"] or default_max_bytes()
+    return again
