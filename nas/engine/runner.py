@@ -28,7 +28,9 @@ from .evaluate import LOAD_OPTIONS, load_options, prepare
 from .lock import RunLock
 from .memory import default_max_bytes
 from .store import DB_NAME, RunStore
-from .strategies import RandomStrategy, Strategy, plan_specs  # noqa: F401 - plan_specs re-exported
+from .strategies import (  # noqa: F401 - plan_specs re-exported
+    STRATEGY_DEFAULTS, AskTellLog, RandomStrategy, Strategy, check_strategy, make_strategy,
+    plan_specs, replay)
 from .trial import memory_request, run_trial
 
 #: Config keys that define a run (a resumed run must not change them).
@@ -39,6 +41,8 @@ DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": None, "max_retries": 3, "address": None,
             "sort_dates": False, "dedupe": False, "date_format": None, "max_memory": None}
+PLAN_KEYS += tuple(STRATEGY_DEFAULTS)  # strategy, population, sample_size
+DEFAULTS.update(STRATEGY_DEFAULTS)
 #: Deprecated names still accepted for one release: config key ``budget`` (now ``trials``) and
 #: the learner's former profile names (``seed``, now ``screen``).
 KEY_ALIASES = {"budget": "trials"}
@@ -110,6 +114,7 @@ def check_config(config: dict) -> dict:
     for key in ("trials", "workers", "cpus_per_trial"):
         _positive_int(config, key)
     resolve_profile(config["profile"])
+    check_strategy(config["strategy"], config["population"], config["sample_size"])
     if config["trial_timeout"] is not None and config["trial_timeout"] <= 0:
         raise ValueError(f"trial_timeout: got {config['trial_timeout']!r}; allowed: seconds > 0")
     return config
@@ -214,28 +219,31 @@ class Search:
 
     def run_strategy(self, strategy: Strategy, trials: int, progress: bool = True) -> None:
         """Run up to ``trials`` trials of the single lane as ``strategy`` proposes them, telling
-        it every result. Specs its store already holds are told from the store, not re-run."""
-        stored = {r["spec_hash"]: r for r in self.store.trials()}
-        bar = self._start_bar(trials, 0, progress)
-        asked = 0
+        it every result. Every ask and tell goes to the run's ask/tell log; a resumed run
+        replays it (:func:`~nas.engine.strategies.replay`), re-running first the trials that
+        were in flight."""
+        log, rows = AskTellLog(self.store.run_dir), self.store.trials()
+        unfinished, asked = replay(strategy, log, rows)
+        pending = deque(Job(None, i, h, spec) for i, h, spec in unfinished)
+        bar = self._start_bar(trials, len(rows), progress)
 
         def take(n: int) -> list:
             nonlocal asked
-            out = []
+            out = [pending.popleft() for _ in range(min(n, len(pending)))]
             while len(out) < n and asked < trials:
-                pairs = strategy.ask(min(n - len(out), trials - asked))
+                pairs = strategy.ask(1)
                 if not pairs:
                     break
-                for spec_hash, spec in pairs:
-                    job, asked = Job(None, asked, spec_hash, spec), asked + 1
-                    if spec_hash in stored:
-                        strategy.tell(spec, stored[spec_hash])
-                        bar.update(1)
-                    else:
-                        out.append(job)
+                log.ask(asked, pairs[0][0])
+                out.append(Job(None, asked, *pairs[0]))
+                asked += 1
             return out
 
-        self._loop(take, bar, strategy.tell)
+        def tell(spec: dict, row: dict) -> None:
+            strategy.tell(spec, row)
+            log.tell(row["trial"])
+
+        self._loop(take, bar, tell)
 
     def _start_bar(self, total: int, initial: int, progress: bool):
         bar = tqdm(total=total, initial=initial, disable=not progress, desc="trials",
@@ -308,9 +316,14 @@ class Search:
 
 
 def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
-           trial_fn=run_trial, wait_lock: float | None = 0) -> dict:
-    """``ctsnas search`` as a function: a random search (:class:`RandomStrategy`) of
-    ``config["trials"]`` trials; returns the run summary (see :mod:`nas.engine.results`).
+           trial_fn=run_trial, wait_lock: float | None = 0, guidance=None) -> dict:
+    """``ctsnas search`` as a function: ``config["trials"]`` trials proposed by the strategy
+    ``config["strategy"]`` (random, evolution, tpe, guided; see
+    :func:`~nas.engine.strategies.make_strategy`); returns the run summary (see
+    :mod:`nas.engine.results`). ``guidance(task, config)``, when given, returns the strategy's
+    extra inputs, e.g. ``{"initial": [specs], "comparator": (model, feature)}``: the
+    comparator lives above the engine (``nas.zeroshot``), so the caller builds them; it must
+    be deterministic for the config so a resumed run re-plans identically.
 
     Nothing is written to ``run_dir`` before Ray is up (:func:`~nas.engine.cluster.init_ray`);
     the driver then holds the directory's lock (:class:`~nas.engine.lock.RunLock`, waiting
@@ -327,8 +340,9 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     config = check_config(merge_stored(run_dir, given, resume))
     task = prepare(config["data"], config["data_dir"], config["target"],
                    config["univariate"], config["horizons"], **load_options(config))
-    strategy = RandomStrategy(config["trials"], config["seed"], len(task.inputs) > 1,
-                              config["extra_specs"])
+    strategy = make_strategy(config["strategy"], config["trials"], config["seed"],
+                             len(task.inputs) > 1, config["extra_specs"], config["population"],
+                             config["sample_size"], **(guidance(task, config) if guidance else {}))
     init_ray(config)
     with RunLock(run_dir, wait_lock):
         config = locked_config(run_dir, given, resume, config)

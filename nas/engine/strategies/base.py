@@ -1,18 +1,38 @@
-"""Search strategies: what spec to try next, behind a small ask/tell interface.
+"""The ask/tell interface of a search strategy, uniform random search, and what every strategy
+shares (argument checks, the fitness of a run-store row).
 
 The runner (:class:`nas.engine.runner.Search`) asks a strategy for at most as many specs as it
 has free worker slots, runs them, and tells the strategy each finished trial's run-store row.
-A strategy must be deterministic for its seed and ask the same specs in the same order when
-told the same rows, so a resumed run re-plans identically and skips what its store holds.
-
-Only uniform random search is implemented; model-guided strategies (evolution, TPE, ASHA)
-plug in here later.
+A strategy must be deterministic for its seed: told the same rows between the same asks, it
+asks the same specs in the same order (see :mod:`nas.engine.strategies.replay` for how a
+resumed run restores that sequence).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 import search_spaces as ss
+
+
+def check_int(name: str, value, low: int = 1) -> None:
+    """Refuse ``value`` unless it is an int >= ``low`` (bools refused).
+
+    Raises:
+        ValueError: ``<name>: got <value>; allowed: an int >= <low>``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name}: got {value!r}; allowed: an int >= {low}")
+
+
+def fitness(row: dict) -> float:
+    """The score a strategy minimises: the row's ``val_mse`` when its status is ``ok`` and the
+    value finite, else +inf (failed, diverged and timed-out trials count as the worst)."""
+    value = row.get("val_mse")
+    if row.get("status") != "ok" or value is None or not math.isfinite(value):
+        return math.inf
+    return float(value)
 
 
 class Strategy:
@@ -44,8 +64,7 @@ class RandomStrategy(Strategy):
     """
 
     def __init__(self, trials: int, seed: int = 0, spatial: bool = True, extra: list = ()):
-        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-            raise ValueError(f"trials: got {trials!r}; allowed: an int >= 1")
+        check_int("trials", trials)
         self.trials, self.spatial = trials, spatial
         self.rng = np.random.default_rng(seed)
         self.seen: set = set()
