@@ -177,9 +177,9 @@ class Search:
         self.config, self.store, self.task = config, store, task
         resolve_profile(config["profile"])
         self.profile = profile_name(config["profile"])
-        self.remote = ray.remote(trial_fn).options(num_cpus=config["cpus_per_trial"],
-                                                   max_retries=config["max_retries"],
-                                                   retry_exceptions=False)
+        self.remote = ray.remote(num_cpus=config["cpus_per_trial"],
+                                 max_retries=config["max_retries"],
+                                 retry_exceptions=False)(trial_fn)
         self.lanes = {}
         if store is not None:
             self.add_lane(None, store, task, config["horizons"], config["seed"])
