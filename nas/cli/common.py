@@ -1,7 +1,9 @@
 """Shared pieces of the ``ctsnas`` command line."""
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import re
 
 
@@ -16,9 +18,10 @@ FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "seed", "workers", "cpus_per_trial", "trial_timeout", "address", "run_dir", "resume",
     "per_task", "shared", "probe_stride", "max_cost", "noise_specs", "skip_exported", "merge",
     "samples", "top", "train_top", "anchor_share", "compare_ts2vec", "weights", "records",
-    "epochs", "members", "out", "arch", "encoder")}
+    "epochs", "members", "out", "arch", "encoder", "sort_dates", "dedupe", "date_format",
+    "max_memory", "wait_lock")}
 FLAGS.update({"extra_specs": "--spec", "slices": "--suite", "weights_dir": "--weights",
-              "out_dir": "--out", "fmt": "--format"})
+              "out_dir": "--out", "fmt": "--format", "max_bytes": "--max-memory"})
 
 
 def flag_error(exc: ValueError, flags: dict | None = None) -> UsageError:
@@ -47,6 +50,56 @@ def add_data_args(p) -> None:
     p.add_argument("--target", default=None, help="forecast columns, comma-separated")
     p.add_argument("--univariate", action="store_true",
                    help="inputs = target columns only (default: all columns)")
+    add_date_args(p)
+
+
+def add_date_args(p) -> None:
+    """``--sort-dates``, ``--dedupe`` and ``--date-format`` (see :func:`downstream.load`)."""
+    p.add_argument("--sort-dates", action="store_true",
+                   help="sort rows by date instead of refusing unsorted dates")
+    p.add_argument("--dedupe", action="store_true",
+                   help="drop rows repeating an earlier date instead of refusing them")
+    p.add_argument("--date-format", default=None, metavar="FMT",
+                   help="strftime format of the date column, e.g. '%%d/%%m/%%Y %%H:%%M' "
+                        "(needed when day-first and month-first both fit)")
+
+
+def date_options(args) -> dict:
+    """The data-loading options the user set (``sort_dates``, ``dedupe``, ``date_format``)."""
+    out = {"sort_dates": args.sort_dates, "dedupe": args.dedupe,
+           "date_format": args.date_format}
+    return {k: v for k, v in out.items() if v}
+
+
+def add_memory_arg(p) -> None:
+    """``--max-memory`` on parser ``p`` (bytes or with a unit; parsed by :func:`max_memory`)."""
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse work estimated to need more memory, e.g. 8G (default: 60%% "
+                        "of this machine's RAM)")
+
+
+def max_memory(text) -> int:
+    """``--max-memory`` in bytes (default: a share of the machine's RAM)."""
+    from ..engine.memory import default_max_bytes, parse_bytes
+
+    if text is None:
+        return default_max_bytes()
+    try:
+        return parse_bytes(text, "max_memory")
+    except ValueError as exc:
+        raise flag_error(exc) from None
+
+
+def finite_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0 (``nan`` and ``inf`` refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a finite number of "
+                                         "seconds > 0")
+    return value
 
 
 def read_specs(path: str, option: str = "FILE") -> list:
@@ -58,7 +111,10 @@ def read_specs(path: str, option: str = "FILE") -> list:
         raise UsageError(f"{option}: cannot read {path!r}: {exc}") from None
     try:
         return [json.loads(text)]
-    except json.JSONDecodeError:
+    except RecursionError:
+        raise UsageError(f"{option}: {path!r} is nested too deeply; allowed: a JSON spec "
+                         "(ctsnas space show ts2vec)") from None
+    except ValueError:  # JSONDecodeError, or an integer of more than 4300 digits
         pass
     specs = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -66,9 +122,11 @@ def read_specs(path: str, option: str = "FILE") -> list:
             continue
         try:
             specs.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number}: not JSON ({exc.msg}); allowed: one JSON spec "
-                             "or one spec per line") from None
+        except (ValueError, RecursionError) as exc:
+            why = getattr(exc, "msg", None) or ("nested too deeply" if isinstance(
+                exc, RecursionError) else str(exc).split(";")[0][:120])
+            raise UsageError(f"{path}:{number}: not a JSON spec ({why}); allowed: one JSON "
+                             "spec or one spec per line") from None
     if not specs:
         raise UsageError(f"{option}: {path!r} holds no spec")
     return specs

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
-from .common import FLAGS, UsageError, add_data_args, flag_error, parse_horizons
+from .common import (FLAGS, UsageError, add_data_args, add_memory_arg, date_options, flag_error,
+                     max_memory, parse_horizons)
+
 
 def cmd_evaluate(args) -> int:
     from ..engine.evaluate import evaluate, evaluate_encoder
     from .report import format_evaluation
 
     horizons = parse_horizons(args.horizons)
+    extra = {"max_bytes": max_memory(args.max_memory), **date_options(args)}
     try:
         if args.encoder:
             for flag, value in (("--profile", args.profile), ("--seed", args.seed)):
@@ -19,11 +22,11 @@ def cmd_evaluate(args) -> int:
                                      "(the saved encoder is not retrained)")
             result = evaluate_encoder(args.data, args.encoder, horizons, args.target,
                                       args.univariate, args.data_dir,
-                                      references=not args.no_references)
+                                      references=not args.no_references, **extra)
         else:
             result = evaluate(args.data, args.arch or "ts2vec", args.profile or "small",
                               horizons, args.target, args.univariate, args.data_dir,
-                              args.seed or 0, references=not args.no_references)
+                              args.seed or 0, references=not args.no_references, **extra)
     except UsageError:
         raise
     except ValueError as exc:
@@ -37,9 +40,10 @@ def cmd_train(args) -> int:
     from .report import format_training
 
     horizons = parse_horizons(args.horizons)
+    extra = {"max_bytes": max_memory(args.max_memory), **date_options(args)}
     try:
         result = train_encoder(args.data, args.arch, args.out, args.profile, horizons,
-                               args.target, args.univariate, args.data_dir, args.seed)
+                               args.target, args.univariate, args.data_dir, args.seed, **extra)
     except ValueError as exc:
         raise flag_error(exc, {**FLAGS, "path": "--out"}) from None
     print(json.dumps(result, indent=2) if args.json else format_training(result))
@@ -64,6 +68,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--no-references", action="store_true",
                    help="skip the raw-lookback and random-encoder rows")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_memory_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("train", help="train one spec on the training split and save its "
@@ -78,4 +83,5 @@ def add_parsers(sub) -> None:
     t.add_argument("--horizons", default="24,48",
                    help="comma-separated H of the validation probe, e.g. 24,48")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_memory_arg(t)
     t.set_defaults(func=cmd_train)

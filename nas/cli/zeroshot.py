@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import UsageError, add_data_args, flag_error
+from .common import UsageError, add_data_args, date_options, finite_seconds, flag_error
 
 
 def cmd_seeds(args) -> int:
@@ -72,7 +72,7 @@ def cmd_query(args) -> int:
               "seed": args.seed, "profile": args.profile, "workers": args.workers,
               "address": args.address, "compare_ts2vec": args.compare_ts2vec,
               "weights": args.weights, "trial_timeout": args.trial_timeout,
-              "anchor_share": args.anchor_share}
+              "anchor_share": args.anchor_share, **date_options(args)}
     try:
         result = query(config, args.run_dir)
     except ValueError as exc:
@@ -117,7 +117,7 @@ def add_parsers(sub) -> None:
                    help="specs re-run with seed+1 on two slices (label noise; default 50)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--trial-timeout", type=float, default=None, help="seconds per trial")
+    p.add_argument("--trial-timeout", type=finite_seconds, default=None, help="seconds per trial")
     p.add_argument("--address", default=None, help="join a Ray cluster: auto or host:port")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-dir", default="runs/seeds")
@@ -177,7 +177,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--profile", default=None,
                    help="training length of --train-top (default: screen)")
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--trial-timeout", type=float, default=None)
+    p.add_argument("--trial-timeout", type=finite_seconds, default=None)
     p.add_argument("--address", default=None)
     p.add_argument("--weights", default=None, metavar="DIR",
                    help="comparator folder written by `ctsnas comparator train --out DIR` "

@@ -15,7 +15,7 @@ import search_spaces as ss
 from comparator.task_features import load_reference, task_features
 from search_spaces.cost import relative_cost
 
-from ..engine.evaluate import prepare
+from ..engine.evaluate import load_options, prepare
 from ..engine.runner import Search, init_ray, profile_name, resolve_profile
 from ..engine.store import RunStore
 from .comparators import WEIGHTS_DIR, load_trained, standardise
@@ -152,7 +152,7 @@ def query(config: dict, run_dir=None, task=None) -> dict:
     horizon = config["horizon"]
     if task is None:
         task = prepare(config["data"], config.get("data_dir"), config.get("target"),
-                       config.get("univariate", False), [horizon])
+                       config.get("univariate", False), [horizon], **load_options(config))
     trained = load_trained(config["weights"])  # fails early when no comparator is shipped
     result = rank_task(task, horizon, config, trained)
     if config["train_top"]:
