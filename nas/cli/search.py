@@ -5,7 +5,8 @@ import argparse
 import json
 import sys
 
-from .common import UsageError, flag_error, parse_horizons, read_specs
+from .common import (UsageError, add_date_args, add_memory_arg, date_options, finite_seconds,
+                     flag_error, max_memory, parse_horizons, read_specs)
 
 
 def _trials(args):
@@ -19,8 +20,47 @@ def _trials(args):
     return args.budget
 
 
+#: The options of the strategies (config keys, not in the shared flag table).
+STRATEGY_FLAGS = {"strategy": "--strategy", "population": "--population",
+                  "sample_size": "--sample-size"}
+#: Random candidates the shipped T-AHC ranks for an evolution's initial population.
+GUIDE_SAMPLES = 2000
+
+
+def strategy_inputs(task, config: dict) -> dict:
+    """What ``evolution`` and ``guided`` need from the zero-shot layer (the engine may not
+    import it): ``initial`` = the ``population // 2`` best-ranked of :data:`GUIDE_SAMPLES`
+    random candidates (cost-capped, :func:`nas.zeroshot.query.rank_task` with the shipped
+    T-AHC at the first horizon, seeded by the run's seed: deterministic, so a resumed run
+    re-plans identically), and for ``guided`` also ``comparator`` = (model, the task's
+    standardised features); ``{}`` for the other strategies.
+
+    Raises:
+        ValueError: no shipped comparator.
+    """
+    if config["strategy"] not in ("evolution", "guided"):
+        return {}
+    from comparator.task_features import load_reference, task_features
+
+    from ..zeroshot.comparators import load_trained, standardise
+    from ..zeroshot.query import QUERY_DEFAULTS, rank_task
+
+    model, meta = load_trained()
+    horizon = config["horizons"][0]
+    ranked = rank_task(task, horizon, {**QUERY_DEFAULTS, "samples": GUIDE_SAMPLES,
+                                       "top": config["population"] // 2,
+                                       "seed": config["seed"]}, (model, meta))
+    out = {"initial": [t["spec"] for t in ranked["top"]]}
+    if config["strategy"] == "guided":
+        x = task.x[:task.splits["train"][1], task.n_covariates:]
+        feature = task_features(x, horizon, task.univariate, load_reference())
+        out["comparator"] = (model, standardise(feature, meta["norm"]))
+    return out
+
+
 def cmd_search(args) -> int:
     from ..engine.runner import search
+    from .common import FLAGS
     from .report import format_leaderboard
 
     given = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
@@ -29,55 +69,80 @@ def cmd_search(args) -> int:
              "cpus_per_trial": args.cpus_per_trial, "trial_timeout": args.trial_timeout,
              "address": args.address,
              "horizons": parse_horizons(args.horizons) if args.horizons else None,
-             "extra_specs": read_specs(args.spec, "--spec") if args.spec else None}
+             "extra_specs": read_specs(args.spec, "--spec") if args.spec else None,
+             "strategy": args.strategy, "population": args.population,
+             "sample_size": args.sample_size, **date_options(args),
+             "max_memory": max_memory(args.max_memory) if args.max_memory else None}
     given = {k: v for k, v in given.items() if v is not None}
     try:
-        summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet)
+        summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet,
+                         guidance=strategy_inputs, wait_lock=args.wait_lock or 0)
     except ValueError as exc:
-        raise flag_error(exc) from None
+        raise flag_error(exc, {**FLAGS, **STRATEGY_FLAGS}) from None
     print(json.dumps(summary, indent=2, default=str) if args.json else format_leaderboard(summary))
     return 0
 
 
 def cmd_runs(args) -> int:
-    from pathlib import Path
-
-    from ..engine.results import export, leaderboard, trials_frame
-    from .report import format_leaderboard
+    from ..engine.results import export
 
     if args.runs_command == "list":
-        root = Path(args.root)
-        for db in sorted(root.glob("*/run.sqlite")):
-            frame = trials_frame(db.parent)
-            ok = frame[frame["status"] == "ok"] if len(frame) else frame
-            best = f"{ok['val_mse'].min():.4f}" if len(ok) else "-"
-            print(f"{db.parent}  trials {len(frame)}  failed {len(frame) - len(ok)}  best {best}")
-        return 0
+        return _runs_list(args.root)
     try:
         if args.runs_command == "export":
             print(export(args.dir, args.format, args.out))
             return 0
-        frame = trials_frame(args.dir)
+        summary = _run_summary(args.dir)
     except ValueError as exc:
-        raise flag_error(exc, {"run_dir": "DIR"}) from None
-    from ..engine.store import RunStore
-    store = RunStore(args.dir)
-    config, rows = store.get_config(), store.trials()
-    store.close()
-    summary = {"run_dir": args.dir, "config": config, "n_trials": len(frame),
-               "n_failed": int((frame["status"] != "ok").sum()) if len(frame) else 0,
-               "references": _json_file(Path(args.dir) / "references.json") or {},
-               "leaderboard": leaderboard(rows)}
-    best_test = _json_file(Path(args.dir) / "best_test.json")
-    if best_test:
-        summary["best_test"] = best_test
+        raise flag_error(exc, {"run_dir": "DIR", "out": "--out", "fmt": "--format"}) from None
+    from .report import format_leaderboard
     print(format_leaderboard(summary, top=args.top))
     return 0
 
 
-def _json_file(path):
-    return json.loads(path.read_text()) if path.is_file() else None
+def _run_summary(run_dir) -> dict:
+    """The stored run as a summary, read without creating or writing anything."""
+    from pathlib import Path
 
+    from ..engine.results import leaderboard, read_json, trials_frame
+    from ..engine.store import RunStore
+
+    frame = trials_frame(run_dir)
+    store = RunStore(run_dir, readonly=True)
+    try:
+        config, rows = store.get_config(), store.trials()
+    finally:
+        store.close()
+    summary = {"run_dir": run_dir, "config": config, "n_trials": len(frame),
+               "n_failed": int((frame["status"] != "ok").sum()) if len(frame) else 0,
+               "references": read_json(Path(run_dir) / "references.json") or {},
+               "leaderboard": leaderboard(rows)}
+    best_test = read_json(Path(run_dir) / "best_test.json")
+    if best_test:
+        summary["best_test"] = best_test
+    return summary
+
+
+def _runs_list(root) -> int:
+    """One line per run under ``root``; a corrupt or unreadable run is listed as such."""
+    from pathlib import Path
+
+    from ..engine.results import trials_frame
+
+    root = Path(root)
+    if not root.is_dir():
+        raise UsageError(f"--root: {root} is not a folder; allowed: a folder of run "
+                         "directories (default runs)")
+    for db in sorted(root.glob("*/run.sqlite")):
+        try:
+            frame = trials_frame(db.parent)
+        except ValueError as exc:
+            print(f"{db.parent}  unreadable: {' '.join(str(exc).split())[:300]}")
+            continue
+        ok = frame[frame["status"] == "ok"] if len(frame) else frame
+        best = f"{ok['val_mse'].min():.4f}" if len(ok) else "-"
+        print(f"{db.parent}  trials {len(frame)}  failed {len(frame) - len(ok)}  best {best}")
+    return 0
 
 
 def add_parsers(sub) -> None:
@@ -94,12 +159,25 @@ def add_parsers(sub) -> None:
                    help="training length: smoke, screen, small (default) or paper")
     p.add_argument("--workers", type=int, default=None, help="parallel trials (local Ray)")
     p.add_argument("--cpus-per-trial", type=int, default=None)
-    p.add_argument("--trial-timeout", type=float, default=None, help="seconds per trial")
+    p.add_argument("--trial-timeout", type=finite_seconds, default=None,
+                   help="seconds per trial")
     p.add_argument("--address", default=None, help="join a Ray cluster: auto or host:port")
+    add_date_args(p)
+    add_memory_arg(p)
+    p.add_argument("--wait-lock", type=finite_seconds, default=None, metavar="SECONDS",
+                   help="wait up to SECONDS for another search holding --run-dir (default: "
+                        "refuse at once)")
     p.add_argument("--spec", default=None,
                    help="JSON (lines) file of specs to evaluate first, after the ts2vec reference")
     p.add_argument("--run-dir", default="runs/latest")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--strategy", default=None,
+                   help="random (default), evolution, tpe or guided (evolution with "
+                        "comparator-ranked mutations)")
+    p.add_argument("--population", type=int, default=None,
+                   help="evolution/guided: population size P (default 16)")
+    p.add_argument("--sample-size", type=int, default=None,
+                   help="evolution/guided: tournament sample size S (default 4)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")

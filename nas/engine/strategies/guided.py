@@ -120,6 +120,6 @@ def _train_pairs(model, graphs, feature, pairs: np.ndarray, label) -> float:
             loss.backward()
             opt.step()
         model.eval()
-        return float(loss)
+        return loss.item()
     finally:
         torch.set_num_threads(before)
