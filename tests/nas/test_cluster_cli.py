@@ -189,3 +189,16 @@ def test_readme_cluster_commands_with_token_authentication(tmp_path, roots):
     assert len(rows) == 2
     with sqlite3.connect(tmp_path / "r1" / "run.sqlite") as con:
         assert {s for (s,) in con.execute("SELECT status FROM trials")} == {"ok"}
+
+
+def test_trials_over_max_memory_are_recorded_and_the_search_goes_on(tmp_path, roots):
+    run = tmp_path / "run"
+    done = subprocess.run([str(c) for c in SEARCH + ["--trials", 2, "--run-dir", run,
+                                                     "--max-memory", "300M"]],
+                          env=roots.env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with sqlite3.connect(run / "run.sqlite") as con:
+        rows = con.execute("SELECT status, error FROM trials").fetchall()
+    assert len(rows) == 2 and {s for s, _ in rows} == {"out_of_memory"}
+    assert all("estimated peak memory" in e and "> max_memory 0.29 GiB" in e for _, e in rows)
+    assert (run / "references.json").is_file() and not (run / "best_test.json").exists()
