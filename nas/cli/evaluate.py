@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
-from .common import (FLAGS, UsageError, add_data_args, add_memory_arg, date_options, flag_error,
-                     max_memory, parse_horizons)
+from .common import (
+    FLAGS,
+    UsageError,
+    add_data_args,
+    add_memory_arg,
+    date_options,
+    flag_error,
+    max_memory,
+    parse_horizons,
+)
 
 
 def cmd_evaluate(args) -> int:

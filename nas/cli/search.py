@@ -5,8 +5,17 @@ import argparse
 import json
 import sys
 
-from .common import (UsageError, add_date_args, add_memory_arg, date_options, finite_seconds,
-                     flag_error, max_memory, parse_horizons, read_specs)
+from .common import (
+    UsageError,
+    add_date_args,
+    add_memory_arg,
+    date_options,
+    finite_seconds,
+    flag_error,
+    max_memory,
+    parse_horizons,
+    read_specs,
+)
 
 
 def _trials(args):

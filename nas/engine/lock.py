@@ -38,7 +38,7 @@ class RunLock:
         self.wait = wait
         self._lock = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(self.run_dir / LOCK_NAME)

@@ -22,9 +22,8 @@ from scipy.stats import kendalltau
 
 import search_spaces as ss
 from search_spaces.cost import relative_cost
-from seeds.suite import SLICES, load_slice, slice_id, suite
-
 from search_spaces.learner.storage import write_atomic
+from seeds.suite import SLICES, load_slice, slice_id, suite
 
 from ..engine.lock import RunLock
 from ..engine.runner import Job, Search, init_ray, profile_name, resolve_profile
