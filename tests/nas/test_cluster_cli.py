@@ -192,10 +192,16 @@ def test_readme_cluster_commands_with_token_authentication(tmp_path, roots):
 
 
 def test_trials_over_max_memory_are_recorded_and_the_search_goes_on(tmp_path, roots):
+    """Also: a stale record of a Ray that is gone (``ray_current_cluster``) is not joined;
+    the search starts its own."""
     run = tmp_path / "run"
+    env = roots.env()
+    stale = Path(env["RAY_TMPDIR"]) / "ray"
+    stale.mkdir(parents=True)
+    (stale / "ray_current_cluster").write_text("127.0.0.1:1")
     done = subprocess.run([str(c) for c in SEARCH + ["--trials", 2, "--run-dir", run,
                                                      "--max-memory", "300M"]],
-                          env=roots.env(), capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     with sqlite3.connect(run / "run.sqlite") as con:
         rows = con.execute("SELECT status, error FROM trials").fetchall()
