@@ -29,9 +29,6 @@ def _trials(args):
     return args.budget
 
 
-#: The options of the strategies (config keys, not in the shared flag table).
-STRATEGY_FLAGS = {"strategy": "--strategy", "population": "--population",
-                  "sample_size": "--sample-size"}
 #: Random candidates the shipped T-AHC ranks for an evolution's initial population.
 GUIDE_SAMPLES = 2000
 
@@ -69,7 +66,6 @@ def strategy_inputs(task, config: dict) -> dict:
 
 def cmd_search(args) -> int:
     from ..engine.runner import search
-    from .common import FLAGS
     from .report import format_leaderboard
 
     given = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
@@ -87,7 +83,7 @@ def cmd_search(args) -> int:
         summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet,
                          guidance=strategy_inputs, wait_lock=args.wait_lock or 0)
     except ValueError as exc:
-        raise flag_error(exc, {**FLAGS, **STRATEGY_FLAGS}) from None
+        raise flag_error(exc) from None
     print(json.dumps(summary, indent=2, default=str) if args.json else format_leaderboard(summary))
     return 0
 

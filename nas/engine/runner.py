@@ -10,6 +10,7 @@ killed driver re-runs nothing that completed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import warnings
 from collections import deque
@@ -115,8 +116,10 @@ def check_config(config: dict) -> dict:
         _positive_int(config, key)
     resolve_profile(config["profile"])
     check_strategy(config["strategy"], config["population"], config["sample_size"])
-    if config["trial_timeout"] is not None and config["trial_timeout"] <= 0:
-        raise ValueError(f"trial_timeout: got {config['trial_timeout']!r}; allowed: seconds > 0")
+    timeout = config["trial_timeout"]
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise ValueError(f"trial_timeout: got {timeout!r}; allowed: finite seconds > 0")
     return config
 
 

@@ -6,8 +6,6 @@ and ``guided`` (evolution with comparator-ranked mutations, :class:`~.guided.Gui
 """
 from __future__ import annotations
 
-import search_spaces as ss
-
 from .base import RandomStrategy, Strategy, check_int, fitness, plan_specs
 from .evolution import EvolutionStrategy
 from .guided import GuidedStrategy
