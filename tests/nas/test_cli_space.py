@@ -52,7 +52,7 @@ def test_validate_unreadable_or_not_json(tmp_path, capsys):
     path = tmp_path / "junk.json"
     path.write_text("{not json\n")
     code, _, err = run(capsys, "space", "validate", str(path))
-    assert code == 2 and "not JSON" in err
+    assert code == 2 and "not a JSON spec" in err
 
 
 def test_show_and_size(capsys):
