@@ -14,8 +14,16 @@ from . import evaluate, search, space, zeroshot
 from .common import UsageError, flag_error
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2): the message and where to look, no usage block.
+    Sub-command parsers inherit the class."""
+
+    def error(self, message):
+        self.exit(2, f"ctsnas: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctsnas", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="ctsnas", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true",
                         help="show Python tracebacks of errors (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True)

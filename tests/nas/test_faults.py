@@ -235,3 +235,16 @@ def test_non_finite_trial_timeout_is_refused(capsys, value):
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError):
         main(["--debug", "runs", "show", str(tmp_path / "nothing")])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["search", "--trial-timeout", "nan"], "--trial-timeout: got 'nan'"),
+    (["evaluate", "--data", "co2", "--bogus"], "unrecognized arguments: --bogus"),
+    ([], "required: command"),
+])
+def test_argument_parser_errors_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err
+    assert err.count("\n") == 1 and "usage:" not in err
