@@ -73,7 +73,7 @@ def test_every_spec_is_hashed_once(monkeypatch):
         calls[h] += 1
         return h
 
-    monkeypatch.setattr(strategies.ss, "spec_hash", counting)
+    monkeypatch.setattr(ss, "spec_hash", counting)
     asked = RandomStrategy(8, 1, True).ask(8)
     assert len(asked) == 8 and set(calls) >= {h for h, _ in asked}
     assert all(calls[h] == 1 for h, _ in asked)

@@ -53,6 +53,18 @@ class Strategy:
         """Default: ignore the result (a strategy that does not learn from trials)."""
 
 
+class SequentialStrategy(Strategy):
+    """A strategy that proposes one spec at a time: subclasses set ``trials`` and ``asked``
+    (= 0) and implement ``_ask_one() -> (spec_hash, spec)``."""
+
+    def ask(self, n: int) -> list:
+        out = []
+        while len(out) < n and self.asked < self.trials:
+            out.append(self._ask_one())
+            self.asked += 1
+        return out
+
+
 class RandomStrategy(Strategy):
     """The ``ts2vec`` preset, the user's ``extra`` specs, then distinct uniform samples of the
     space (:func:`search_spaces.sample`, drawn from ``numpy.random.default_rng(seed)``), up to

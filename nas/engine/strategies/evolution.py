@@ -18,12 +18,12 @@ import numpy as np
 
 import search_spaces as ss
 
-from .base import Strategy, check_int, fitness
+from .base import SequentialStrategy, check_int, fitness
 
 MAX_REDRAWS = 100  # mutations of a parent tried before a repeated spec is given up on
 
 
-class EvolutionStrategy(Strategy):
+class EvolutionStrategy(SequentialStrategy):
     """Regularised evolution (see the module docstring) over at most ``trials`` distinct specs.
 
     Args:
@@ -72,13 +72,6 @@ class EvolutionStrategy(Strategy):
         self.seen.add(h)
         out.append((h, spec))
         return True
-
-    def ask(self, n: int) -> list:
-        out = []
-        while len(out) < n and self.asked < self.trials:
-            out.append(self._ask_one())
-            self.asked += 1
-        return out
 
     def _ask_one(self) -> tuple:
         if len(self.population) < self.population_size:

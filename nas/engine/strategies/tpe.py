@@ -24,7 +24,7 @@ import search_spaces as ss
 from search_spaces import space as _space
 from search_spaces.space import Choice, Edges, Subset, View, edge_sources
 
-from .base import Strategy, check_int, fitness
+from .base import SequentialStrategy, check_int, fitness
 
 MAX_REDRAWS = 100  # suggestions tried before a repeated spec is replaced by a random one
 
@@ -121,7 +121,7 @@ def spec_params(spec: dict) -> dict:
     return out
 
 
-class TPEStrategy(Strategy):
+class TPEStrategy(SequentialStrategy):
     """TPE over the space (``optuna.samplers.TPESampler(seed=seed, constant_liar=True)``: the
     trials still running count as a pessimistic guess, so asynchronous asks spread out).
 
@@ -153,13 +153,6 @@ class TPEStrategy(Strategy):
             except ValueError as exc:
                 raise ValueError(f"initial: spec {i}: {exc}") from None
             self.study.enqueue_trial(params)
-
-    def ask(self, n: int) -> list:
-        out = []
-        while len(out) < n and self.asked < self.trials:
-            out.append(self._ask_one())
-            self.asked += 1
-        return out
 
     def _ask_one(self) -> tuple:
         for _ in range(MAX_REDRAWS):
