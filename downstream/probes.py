@@ -16,6 +16,9 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error
 from .task import ForecastTask, check_horizons
 
 PADDING = 200
+#: Probe features: ``repr`` = the encoder's representation (TS2Vec's protocol, every literature
+#: comparison); ``repr+raw`` = the representation next to the raw lookback window (one Ridge).
+PROBE_FEATURES = ("repr", "repr+raw")
 #: TS2Vec's Ridge grid (``tasks/_eval_protocols.fit_ridge``).
 RIDGE_ALPHAS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -298,20 +301,47 @@ def _probe_horizon(task: ForecastTask, features: np.ndarray, h: int, drop: int, 
     return out
 
 
+def check_features(features) -> str:
+    """``features`` if it is one of :data:`PROBE_FEATURES`.
+
+    Raises:
+        ValueError: ``features: got ...; allowed: ['repr', 'repr+raw']``.
+    """
+    if features not in PROBE_FEATURES:
+        raise ValueError(f"features: got {features!r}; allowed: {list(PROBE_FEATURES)}")
+    return features
+
+
+def probe_features(encoder, task: ForecastTask, end: int, features: str = "repr",
+                   padding: int = PADDING, batch_size: int = 256, steps=None) -> np.ndarray:
+    """The probe's per-step features of rows [0, end): the causal sliding representation
+    (end, D) (:func:`encode_task`), and with ``features="repr+raw"`` next to it the raw
+    lookback window of ``padding`` steps (:func:`lookback_features`): (end, D + padding * n)."""
+    rows = encode_task(encoder, task, end, padding, batch_size, steps)
+    if check_features(features) == "repr":
+        return rows
+    return np.hstack([rows.astype(np.float64), lookback_features(task, end, padding)])
+
+
 def probe_encoder(encoder, task: ForecastTask, horizons, test: bool = False,
                   padding: int = PADDING, batch_size: int = 256, stride: int = 1,
-                  max_bytes=None) -> dict:
+                  max_bytes=None, features: str = "repr") -> dict:
     """Causal sliding encoding (only up to the last split scored) + :func:`probe`.
     ``stride`` > 1 encodes and fits only every stride-th training sample (a cheaper probe for
     seed generation; validation and test samples are all kept). Adds ``encode_seconds``.
     ``max_bytes`` is checked after encoding (D is known then); to refuse before training,
-    call :func:`check_probe_memory` with the spec's repr dim.
+    call :func:`check_probe_memory` with the spec's repr dim (plus ``padding * n_inputs``
+    for ``repr+raw``). ``features``: ``repr`` (the representation, D columns; TS2Vec's
+    protocol) or ``repr+raw`` (the representation then the raw lookback window of ``padding``
+    steps per input variable, D + padding * n columns, one Ridge; see
+    :func:`probe_features`).
 
     Raises:
-        ValueError: a horizon too long for a split, stride < 1.
+        ValueError: a horizon too long for a split, stride < 1, unknown ``features``.
         ProbeMemoryError: the estimate exceeds ``max_bytes``.
     """
     horizons = check_horizons(task, horizons, padding)
+    check_features(features)
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride: got {stride!r}; allowed: an int >= 1")
     end = task.splits["test" if test else "val"][1]
@@ -320,9 +350,9 @@ def probe_encoder(encoder, task: ForecastTask, horizons, test: bool = False,
         train = [sample_steps(task.splits["train"], h, padding, stride) for h in horizons]
         steps = np.union1d(np.concatenate(train), np.arange(task.splits["train"][1], end))
     start = time.perf_counter()
-    features = encode_task(encoder, task, end, padding, batch_size, steps)
+    rows = probe_features(encoder, task, end, features, padding, batch_size, steps)
     seconds = time.perf_counter() - start
-    result = probe(task, horizons, features, test=test, drop=padding, stride=stride,
+    result = probe(task, horizons, rows, test=test, drop=padding, stride=stride,
                    max_bytes=max_bytes)
     result["encode_seconds"] = seconds
     return result

@@ -21,7 +21,8 @@ def cmd_evaluate(args) -> int:
     from .report import format_evaluation
 
     horizons = parse_horizons(args.horizons)
-    extra = {"max_bytes": max_memory(args.max_memory), **date_options(args)}
+    extra = {"max_bytes": max_memory(args.max_memory), "features": args.features,
+             **date_options(args)}
     try:
         if args.encoder:
             for flag, value in (("--profile", args.profile), ("--seed", args.seed)):
@@ -38,7 +39,7 @@ def cmd_evaluate(args) -> int:
     except UsageError:
         raise
     except ValueError as exc:
-        raise flag_error(exc, {**FLAGS, "path": "--encoder"}) from None
+        raise flag_error(exc, {**FLAGS, "path": "--encoder", "features": "--features"}) from None
     print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
     return 0
 
@@ -48,14 +49,25 @@ def cmd_train(args) -> int:
     from .report import format_training
 
     horizons = parse_horizons(args.horizons)
-    extra = {"max_bytes": max_memory(args.max_memory), **date_options(args)}
+    extra = {"max_bytes": max_memory(args.max_memory), "features": args.features,
+             **date_options(args)}
     try:
         result = train_encoder(args.data, args.arch, args.out, args.profile, horizons,
                                args.target, args.univariate, args.data_dir, args.seed, **extra)
     except ValueError as exc:
-        raise flag_error(exc, {**FLAGS, "path": "--out"}) from None
+        raise flag_error(exc, {**FLAGS, "path": "--out", "features": "--features"}) from None
     print(json.dumps(result, indent=2) if args.json else format_training(result))
     return 0 if result["status"] == "ok" else 1
+
+
+FEATURES_HELP = ("probe features: repr (default, the TS2Vec protocol) or repr+raw (the "
+                 "representation next to the raw lookback window, one Ridge)")
+
+
+def add_features_arg(p) -> None:
+    """The ``--features`` option (checked by the library, see
+    :func:`downstream.probes.check_features`)."""
+    p.add_argument("--features", default="repr", help=FEATURES_HELP)
 
 
 def add_parsers(sub) -> None:
@@ -76,6 +88,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--no-references", action="store_true",
                    help="skip the raw-lookback and random-encoder rows")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_features_arg(p)
     add_memory_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -91,5 +104,6 @@ def add_parsers(sub) -> None:
     t.add_argument("--horizons", default="24,48",
                    help="comma-separated H of the validation probe, e.g. 24,48")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_features_arg(t)
     add_memory_arg(t)
     t.set_defaults(func=cmd_train)

@@ -34,9 +34,11 @@ def _profile_name(profile) -> str:
 def _training_line(train: dict | None) -> str:
     if not train:
         return "training: no record stored with the encoder"
+    note = (" -- DEGENERATE: the loss is constant, nothing was learned"
+            if train.get("degenerate") else "")
     return (f"training: {train['status']}, {train['n_iters']} iterations, "
             f"{train['seconds']:.1f} s, {train['n_params']} parameters, "
-            f"final loss {train['final_loss']}")
+            f"final loss {train['final_loss']}{note}")
 
 
 def format_evaluation(result: dict) -> str:
@@ -49,6 +51,7 @@ def format_evaluation(result: dict) -> str:
     else:
         what = (f"arch {result['arch']} [{result['spec_hash']}], profile {result['profile']}, "
                 f"seed {result['seed']}")
+    what += f", probe features {result.get('features', 'repr')}"
     lines = [f"{_task_line(result)}, {what}", _training_line(model["train"])]
     if result.get("input_scaling_matches") is False:
         lines.append("note: this task's input scaling differs from the encoder's training data")
@@ -81,13 +84,17 @@ def format_training(result: dict) -> str:
 
 
 def format_leaderboard(summary: dict, top: int = 10) -> str:
-    """Leaderboard (rank, hash, validation MSE per horizon, parameters, seconds) with the
-    reference rows, then the best spec's test metrics."""
+    """Leaderboard (rank, hash, validation MSE per horizon, parameters, seconds, training gain
+    where computed) with the reference rows, then the best spec's test metrics next to the
+    reference rows' (raw lookback, the best spec at random initialisation)."""
     horizons = [str(h) for h in summary["config"]["horizons"]]
     head = (f"{'rank':>4} {'trial':>5} {'hash':<16} " + " ".join(f"{'H=' + h:>9}" for h in horizons)
-            + f" {'mean':>9} {'params':>9} {'seconds':>8} status")
-    lines = [f"{summary['n_trials']} trials, {summary['n_failed']} failed or timed out; "
-             f"run directory {summary['run_dir']}", "", "validation MSE", head]
+            + f" {'mean':>9} {'params':>9} {'seconds':>8} {'gain':>8} status")
+    gains = summary.get("training_gain") or {}
+    features = summary["config"].get("features", "repr")
+    lines = [f"{summary['n_trials']} trials, {summary['n_failed']} not ok (failed, timed out "
+             f"or degenerate); probe features {features}; run directory {summary['run_dir']}",
+             "", "validation MSE (gain: random-init minus trained, same seed)", head]
     board = summary["leaderboard"]
     shown = board[:top] + [r for r in board[top:] if r["trial"] == 0]
     for r in shown:
@@ -95,8 +102,11 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
         cells = " ".join(f"{v:>9.4f}" if v is not None else f"{'-':>9}" for v in per_h)
         mean = f"{r['val_mse']:>9.4f}" if r["val_mse"] is not None else f"{'-':>9}"
         label = "ts2vec" if r["trial"] == 0 else ""
+        gain = gains.get(str(r["trial"]), {}).get("gain")
+        gain = f"{gain:>8.4f}" if gain is not None else f"{'-':>8}"
         lines.append(f"{r['rank'] or '-':>4} {r['trial']:>5} {r['spec_hash']:<16} {cells} {mean} "
-                     f"{r['n_params'] or '-':>9} {r['seconds'] or 0:>8.1f} {r['status']} {label}")
+                     f"{r['n_params'] or '-':>9} {r['seconds'] or 0:>8.1f} {gain} {r['status']} "
+                     f"{label}")
     for name, ref in summary["references"].items():
         cells = " ".join(f"{ref['horizons'][h]['val']['mse']:>9.4f}" for h in horizons)
         lines.append(f"{'ref':>4} {'-':>5} {name:<16} {cells} {ref['val_mse']:>9.4f}")
@@ -104,8 +114,10 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
         lines += ["", f"best spec (trial {board[0]['trial']}, {board[0]['spec_hash']}) on the "
                       "test split, computed once:"]
         for h, m in summary["best_test"].items():
+            refs = "".join(f"; {name} MSE {r['mse']:.4f}"
+                           for name, r in (m.get("references") or {}).items())
             lines.append(f"  H={h}: MSE {m['test']['mse']:.4f}  MAE {m['test']['mae']:.4f}  "
-                         f"(raw MSE {m['test']['mse_raw']:.4g})")
+                         f"(raw MSE {m['test']['mse_raw']:.4g}){refs}")
     if "best_encoder" in summary:
         lines.append(f"  its encoder: {summary['best_encoder']} (ctsnas evaluate --encoder)")
     return "\n".join(lines)

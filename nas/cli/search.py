@@ -6,6 +6,7 @@ import json
 import sys
 
 from .common import (
+    FLAGS,
     UsageError,
     add_date_args,
     add_memory_arg,
@@ -76,14 +77,14 @@ def cmd_search(args) -> int:
              "horizons": parse_horizons(args.horizons) if args.horizons else None,
              "extra_specs": read_specs(args.spec, "--spec") if args.spec else None,
              "strategy": args.strategy, "population": args.population,
-             "sample_size": args.sample_size, **date_options(args),
+             "sample_size": args.sample_size, "features": args.features, **date_options(args),
              "max_memory": max_memory(args.max_memory) if args.max_memory else None}
     given = {k: v for k, v in given.items() if v is not None}
     try:
         summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet,
                          guidance=strategy_inputs, wait_lock=args.wait_lock or 0)
     except ValueError as exc:
-        raise flag_error(exc) from None
+        raise flag_error(exc, {**FLAGS, "features": "--features"}) from None
     print(json.dumps(summary, indent=2, default=str) if args.json else format_leaderboard(summary))
     return 0
 
@@ -121,6 +122,7 @@ def _run_summary(run_dir) -> dict:
     summary = {"run_dir": run_dir, "config": config, "n_trials": len(frame),
                "n_failed": int((frame["status"] != "ok").sum()) if len(frame) else 0,
                "references": read_json(Path(run_dir) / "references.json") or {},
+               "training_gain": read_json(Path(run_dir) / "training_gain.json") or {},
                "leaderboard": leaderboard(rows)}
     best_test = read_json(Path(run_dir) / "best_test.json")
     if best_test:
@@ -183,6 +185,9 @@ def add_parsers(sub) -> None:
                    help="evolution/guided: population size P (default 16)")
     p.add_argument("--sample-size", type=int, default=None,
                    help="evolution/guided: tournament sample size S (default 4)")
+    p.add_argument("--features", default=None,
+                   help="probe features: repr (default, TS2Vec protocol) or repr+raw (the "
+                        "representation next to the raw lookback window, one Ridge)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")

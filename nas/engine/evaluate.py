@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 import downstream as ds
 import search_spaces as ss
+from downstream.probes import check_features
 from downstream.timefeatures import TIME_FEATURE_NAMES, time_features
 from search_spaces import learner
 
@@ -101,44 +102,70 @@ def train_split(task: ds.ForecastTask):
     return task.x[None, start:end]
 
 
+def is_degenerate(curve) -> bool:
+    """Whether a loss curve shows that nothing was learned: exactly 0.0 at every iteration
+    (e.g. a contrast with a single item per group, whose loss is defined as 0 and has no
+    gradient) or exactly the same value at every iteration of two or more. Free: reads the
+    curve only. An empty curve (no step ran) is not called degenerate here."""
+    curve = [float(v) for v in curve or []]
+    if not curve:
+        return False
+    return all(v == 0.0 for v in curve) or (len(curve) > 1 and len(set(curve)) == 1)
+
+
 def summarise_record(record: dict) -> dict:
-    """A training record without its loss curve, plus ``final_loss`` (a copy)."""
+    """A training record without its loss curve, plus ``final_loss`` (a copy) and
+    ``degenerate`` (:func:`is_degenerate` of the curve)."""
     out = {k: v for k, v in record.items() if k != "loss_curve"}
     curve = record.get("loss_curve") or []
     out["final_loss"] = curve[-1] if curve else None
+    out["degenerate"] = is_degenerate(curve)
     return out
 
 
 def train_and_probe(spec: dict, task: ds.ForecastTask, horizons, profile="small", seed: int = 0,
-                    test: bool = False, probe_stride: int = 1, scaling=None) -> tuple:
+                    test: bool = False, probe_stride: int = 1, scaling=None,
+                    features: str = "repr") -> tuple:
     """Train ``spec`` on the training split and probe it: ``(learner, result)``, ``result``
     as :func:`score_spec`. Never raises for a diverged run."""
+    check_features(features)
     model, record = learner.fit(spec, train_split(task), profile, seed=seed, scaling=scaling)
-    out = {"status": record["status"], "train": summarise_record(record)}
+    out = {"status": record["status"], "train": summarise_record(record), "features": features}
     if record["status"] == "ok":
-        out.update(ds.probe_encoder(model, task, horizons, test=test, stride=probe_stride))
+        out.update(ds.probe_encoder(model, task, horizons, test=test, stride=probe_stride,
+                                    features=features))
     return model, out
 
 
 def score_spec(spec: dict, task: ds.ForecastTask, horizons, profile="small", seed: int = 0,
-               test: bool = False, probe_stride: int = 1) -> dict:
+               test: bool = False, probe_stride: int = 1, features: str = "repr") -> dict:
     """Train ``spec`` on the training split and probe it (every ``probe_stride``-th training
     sample, see :func:`downstream.probe_encoder`). Never raises for a diverged run.
 
     Returns a plain dict: ``status`` ("ok" or "diverged"), ``train`` (the training record
-    without the loss curve, plus ``final_loss``), the probe result (``horizons``,
-    ``val_mse``, timings) when training succeeded.
+    without the loss curve, plus ``final_loss`` and ``degenerate``, see
+    :func:`is_degenerate`), ``features`` (``repr`` or ``repr+raw``, see
+    :func:`downstream.probe_encoder`), the probe result (``horizons``, ``val_mse``, timings)
+    when training succeeded.
     """
-    return train_and_probe(spec, task, horizons, profile, seed, test, probe_stride)[1]
+    return train_and_probe(spec, task, horizons, profile, seed, test, probe_stride,
+                           features=features)[1]
+
+
+def random_encoder_probe(spec: dict, task: ds.ForecastTask, horizons, seed: int = 0,
+                         test: bool = False, features: str = "repr") -> dict:
+    """The probe of ``spec``'s encoder at its random initialisation (untrained, same ``seed``
+    as a trained one), as :func:`downstream.probe_encoder`."""
+    random_encoder = learner.ContrastiveLearner(spec, task.x.shape[1], seed=seed)
+    return ds.probe_encoder(random_encoder, task, horizons, test=test, features=features)
 
 
 def reference_rows(spec: dict, task: ds.ForecastTask, horizons, seed: int = 0,
-                   test: bool = False) -> dict:
+                   test: bool = False, features: str = "repr") -> dict:
     """The probe's reference rows: raw lookback Ridge (no encoder) and the spec's randomly
-    initialised, untrained encoder."""
-    random_encoder = learner.ContrastiveLearner(spec, task.x.shape[1], seed=seed)
+    initialised, untrained encoder (probed with ``features``)."""
     return {"raw_lookback": ds.probe_lookback(task, horizons, test=test),
-            "random_encoder": ds.probe_encoder(random_encoder, task, horizons, test=test)}
+            "random_encoder": random_encoder_probe(spec, task, horizons, seed, test, features)}
 
 
 def _head(task: ds.ForecastTask, univariate: bool, **extra) -> dict:
@@ -147,28 +174,31 @@ def _head(task: ds.ForecastTask, univariate: bool, **extra) -> dict:
 
 
 def check_memory(spec: dict, task: ds.ForecastTask, horizons, profile, max_bytes,
-                 references: bool, test: bool = True) -> None:
+                 references: bool, test: bool = True, features: str = "repr") -> None:
     """Pre-flight: refuse (before any work) a training + probe of ``spec``, or a raw-lookback
     reference probe, whose estimated peak memory exceeds ``max_bytes`` (None: no limit).
 
     Raises:
         downstream.ProbeMemoryError: (a ValueError ``max_bytes: ...``) naming estimate and limit.
     """
+    n_inputs = task.x.shape[1] - task.n_covariates
     if profile is not None:
         check_trial_memory(spec, task, horizons, profile, max_bytes, test)
-    else:
-        ds.check_probe_memory(task, horizons, spec["Encoder"]["repr_dim"], max_bytes, test)
+    if profile is None or check_features(features) == "repr+raw":
+        width = spec["Encoder"]["repr_dim"] + (ds.PADDING * n_inputs if features == "repr+raw"
+                                               else 0)
+        ds.check_probe_memory(task, horizons, width, max_bytes, test)
     if references:
-        n_inputs = task.x.shape[1] - task.n_covariates
         ds.check_probe_memory(task, horizons, ds.PADDING * n_inputs, max_bytes, test)
 
 
 def evaluate(data: str, arch: str = "ts2vec", profile: str = "small", horizons=(24, 48),
              target=None, univariate: bool = False, data_dir=None, seed: int = 0,
-             references: bool = True, max_bytes=None, **options) -> dict:
+             references: bool = True, max_bytes=None, features: str = "repr", **options) -> dict:
     """``ctsnas evaluate``: validation and test metrics per horizon, with timings and the
     reference rows. All inputs, and the memory estimate against ``max_bytes`` (see
-    :func:`check_memory`), are checked before training starts; ``options``:
+    :func:`check_memory`), are checked before training starts; ``features``: the probe's
+    features (``repr`` or ``repr+raw``, :func:`downstream.probe_encoder`); ``options``:
     :data:`LOAD_OPTIONS`.
 
     Raises:
@@ -177,14 +207,17 @@ def evaluate(data: str, arch: str = "ts2vec", profile: str = "small", horizons=(
     """
     spec = load_arch(arch)
     learner.resolve_profile(profile)
+    check_features(features)
     task = prepare(data, data_dir, target, univariate, horizons, **options)
-    check_memory(spec, task, horizons, profile, max_bytes, references)
+    check_memory(spec, task, horizons, profile, max_bytes, references, features=features)
     start = time.perf_counter()
     result = _head(task, univariate, arch=arch, spec_hash=ss.spec_hash(spec), profile=profile,
-                   seed=seed)
-    result["model"] = score_spec(spec, task, horizons, profile, seed, test=True)
+                   seed=seed, features=features)
+    result["model"] = score_spec(spec, task, horizons, profile, seed, test=True,
+                                 features=features)
     if references:
-        result["references"] = reference_rows(spec, task, horizons, seed, test=True)
+        result["references"] = reference_rows(spec, task, horizons, seed, test=True,
+                                              features=features)
     result["seconds"] = time.perf_counter() - start
     return result
 
@@ -198,9 +231,10 @@ def _check_out(out) -> Path:
 
 def train_encoder(data: str, arch: str, out, profile: str = "small", horizons=(24, 48),
                   target=None, univariate: bool = False, data_dir=None, seed: int = 0,
-                  max_bytes=None, **options) -> dict:
+                  max_bytes=None, features: str = "repr", **options) -> dict:
     """``ctsnas train``: train ``arch`` on the training split, save the learner (with the
-    input scaling of the task) to ``out`` and probe it on the validation split.
+    input scaling of the task) to ``out`` and probe it on the validation split with
+    ``features`` (``repr`` or ``repr+raw``).
 
     Returns:
         {data, arch, spec_hash, profile, seed, ..., "out": path, "train": the record without
@@ -213,11 +247,13 @@ def train_encoder(data: str, arch: str, out, profile: str = "small", horizons=(2
     spec = load_arch(arch)
     learner.resolve_profile(profile)
     path = _check_out(out)
+    check_features(features)
     series, task = load_task(data, data_dir, target, univariate, horizons, **options)
-    check_memory(spec, task, horizons, profile, max_bytes, references=False, test=False)
+    check_memory(spec, task, horizons, profile, max_bytes, references=False, test=False,
+                 features=features)
     start = time.perf_counter()
     model, probe = train_and_probe(spec, task, horizons, profile, seed,
-                                   scaling=input_scaling(series, task))
+                                   scaling=input_scaling(series, task), features=features)
     model.save(path)
     result = _head(task, univariate, arch=arch, spec_hash=ss.spec_hash(spec), profile=profile,
                    seed=seed)
@@ -235,7 +271,7 @@ def _scaling_matches(saved, task_scaling: dict):
 
 def evaluate_encoder(data: str, encoder, horizons=(24, 48), target=None,
                      univariate: bool = False, data_dir=None, references: bool = True,
-                     max_bytes=None, **options) -> dict:
+                     max_bytes=None, features: str = "repr", **options) -> dict:
     """``ctsnas evaluate --encoder``: probe a saved learner (no training): validation and test
     metrics per horizon, the reference rows (raw lookback and the spec's random encoder with
     the learner's seed) and ``input_scaling_matches`` (whether the task's input scaling is
@@ -245,21 +281,23 @@ def evaluate_encoder(data: str, encoder, horizons=(24, 48), target=None,
         ValueError: unreadable encoder file, bad dataset/target/horizons, or a task whose
             number of input channels differs from the encoder's (before any probing).
     """
+    check_features(features)
     model = learner.ContrastiveLearner.load(encoder)
     series, task = load_task(data, data_dir, target, univariate, horizons, **options)
     if task.x.shape[1] != model.n_features:
         raise ValueError(f"encoder: {encoder} expects C = {model.n_features} input channels; "
                          f"got {task.x.shape[1]} for {task.name} (calendar covariates "
                          f"included); allowed: data with the encoder's inputs")
-    check_memory(model.spec, task, horizons, None, max_bytes, references)
+    check_memory(model.spec, task, horizons, None, max_bytes, references, features=features)
     start = time.perf_counter()
     record = model.record or {}
     result = _head(task, univariate, encoder=str(encoder), spec_hash=ss.spec_hash(model.spec),
-                   profile=record.get("profile"), seed=model.seed)
+                   profile=record.get("profile"), seed=model.seed, features=features)
     result["input_scaling_matches"] = _scaling_matches(model.scaling, input_scaling(series, task))
     result["model"] = {"status": "ok", "train": summarise_record(record) if record else None,
-                       **ds.probe_encoder(model, task, horizons, test=True)}
+                       **ds.probe_encoder(model, task, horizons, test=True, features=features)}
     if references:
-        result["references"] = reference_rows(model.spec, task, horizons, model.seed, test=True)
+        result["references"] = reference_rows(model.spec, task, horizons, model.seed, test=True,
+                                              features=features)
     result["seconds"] = time.perf_counter() - start
     return result

@@ -17,7 +17,8 @@ import search_spaces as ss  # noqa: E402
 from search_spaces.learner import ContrastiveLearner  # noqa: E402
 from search_spaces.learner.storage import write_atomic  # noqa: E402
 
-from .evaluate import input_scaling, load_options, reference_rows  # noqa: E402
+from .evaluate import (  # noqa: E402
+    input_scaling, load_options, random_encoder_probe, reference_rows)
 from .store import RunStore  # noqa: E402
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
@@ -56,11 +57,43 @@ def _cached(path: Path, compute):
 
 
 def leaderboard(rows: list) -> list:
-    """Successful trials by validation MSE, then the failed ones; each with its rank."""
-    ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: r["val_mse"])
-    bad = [r for r in rows if r["status"] != "ok"]
+    """Successful trials by validation MSE, then the ``degenerate`` ones (trained to nothing,
+    see :func:`~nas.engine.evaluate.is_degenerate`; by validation MSE, unranked however low
+    it is), then the failed ones; only successful trials get a rank."""
+    def by_mse(status):
+        return sorted((r for r in rows if r["status"] == status), key=lambda r: r["val_mse"])
+
+    bad = [r for r in rows if r["status"] not in ("ok", "degenerate")]
     return [{**r, "rank": i + 1 if r["status"] == "ok" else None}
-            for i, r in enumerate(ok + bad)]
+            for i, r in enumerate(by_mse("ok") + by_mse("degenerate") + bad)]
+
+
+#: Leaderboard rows whose training gain :func:`finalize` computes (the random-init probe costs
+#: 25-50% of a smoke/screen trial on co2, far over 10%, so it is not run in every trial).
+GAIN_TOP = 3
+
+
+def training_gains(board: list, task, horizons, features: str = "repr",
+                   top: int = GAIN_TOP) -> dict:
+    """The training gain of the ``top`` ranked rows: ``{trial: {"random_val_mse", "gain"}}``
+    (keys are str), ``gain`` = validation MSE of the spec's encoder at its random
+    initialisation (same seed) minus the trained one's (> 0: training helped)."""
+    out = {}
+    for r in [r for r in board if r["status"] == "ok"][:top]:
+        random = random_encoder_probe(r["spec"], task, horizons, r["seed"],
+                                      features=features)["val_mse"]
+        out[str(r["trial"])] = {"random_val_mse": random, "gain": random - r["val_mse"]}
+    return out
+
+
+def reference_tests(spec: dict, task, config: dict) -> dict:
+    """Test metrics of the reference rows for ``best_test.json``: per horizon (str),
+    ``{"raw_lookback": metrics, "random_encoder": metrics}`` (the best spec's encoder at its
+    random initialisation, the run's seed and probe features)."""
+    refs = reference_rows(spec, task, config["horizons"], config["seed"], test=True,
+                          features=config.get("features", "repr"))
+    return {str(h): {name: refs[name]["horizons"][h]["test"] for name in refs}
+            for h in config["horizons"]}
 
 
 def plot_best_so_far(rows: list, path: Path) -> None:
@@ -85,7 +118,8 @@ def plot_best_so_far(rows: list, path: Path) -> None:
 
 def save_best(runner, best: dict) -> dict:
     """Retrain the best spec (same seed) on a worker, probe the test split and write
-    ``best_test.json`` and ``best_encoder.pt`` (the learner its test metrics come from, with
+    ``best_test.json`` (per horizon its metrics and, under ``references``, the reference
+    rows' test metrics, see :func:`reference_tests`) and ``best_encoder.pt`` (the learner its test metrics come from, with
     the task's input scaling), each atomically. Returns the test row (without the bytes)."""
     run_dir, config = runner.store.run_dir, runner.config
     final = ray.get(runner.submit(best["trial"], best["spec"], test=True))
@@ -95,14 +129,17 @@ def save_best(runner, best: dict) -> dict:
     series = ds.load(config["data"], config["data_dir"], **load_options(config))
     model.scaling = input_scaling(series, runner.task)
     model.save(run_dir / "best_encoder.pt")
-    write_json(final["metrics"], run_dir / "best_test.json")
+    refs = reference_tests(best["spec"], runner.task, config)
+    metrics = {h: {**m, "references": refs[h]} for h, m in final["metrics"].items()}
+    write_json(metrics, run_dir / "best_test.json")
     return final
 
 
 def finalize(runner) -> dict:
-    """Write best_spec.json, references.json, best_test.json, best_encoder.pt (the best spec's
-    trained learner, see :class:`~search_spaces.learner.ContrastiveLearner`) and
-    best_so_far.png into the run directory (each computed once; a resumed finished run reuses
+    """Write best_spec.json, references.json, training_gain.json (:func:`training_gains`),
+    best_test.json, best_encoder.pt (the best spec's trained learner, see
+    :class:`~search_spaces.learner.ContrastiveLearner`) and best_so_far.png into the run
+    directory (each computed once; a resumed finished run reuses
     them) and return a summary."""
     store, config, task = runner.store, runner.config, runner.task
     run_dir = store.run_dir
@@ -111,10 +148,13 @@ def finalize(runner) -> dict:
     refs = _cached(run_dir / "references.json", lambda: {
         k: {"val_mse": v["val_mse"], "horizons": {str(h): r for h, r in v["horizons"].items()}}
         for k, v in reference_rows(ss.preset("ts2vec"), task, config["horizons"],
-                                   config["seed"]).items()})
+                                   config["seed"],
+                                   features=config.get("features", "repr")).items()})
+    gains = _cached(run_dir / "training_gain.json", lambda: training_gains(
+        board, task, config["horizons"], config.get("features", "repr")))
     summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(rows),
                "n_failed": sum(r["status"] != "ok" for r in rows), "references": refs,
-               "leaderboard": board}
+               "training_gain": gains, "leaderboard": board}
     plot_best_so_far(rows, run_dir / "best_so_far.png")
     if board and board[0]["status"] == "ok":
         best = board[0]

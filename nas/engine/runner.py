@@ -21,6 +21,7 @@ import ray
 from tqdm import tqdm
 
 import search_spaces as ss
+from downstream.probes import check_features
 from search_spaces import learner
 from search_spaces.learner.trainer import DEPRECATED_PROFILES
 
@@ -36,9 +37,9 @@ from .trial import memory_request, run_trial
 
 #: Config keys that define a run (a resumed run must not change them).
 PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "trials", "profile", "seed",
-             "extra_specs") + LOAD_OPTIONS
+             "extra_specs", "features") + LOAD_OPTIONS
 DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [24, 48],
-            "extra_specs": [],
+            "extra_specs": [], "features": "repr",
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": None, "max_retries": 3, "address": None,
             "sort_dates": False, "dedupe": False, "date_format": None, "max_memory": None}
@@ -115,6 +116,7 @@ def check_config(config: dict) -> dict:
     for key in ("trials", "workers", "cpus_per_trial"):
         _positive_int(config, key)
     resolve_profile(config["profile"])
+    check_features(config["features"])
     check_strategy(config["strategy"], config["population"], config["sample_size"])
     timeout = config["trial_timeout"]
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
@@ -204,6 +206,8 @@ class Search:
         need, oom = memory_request(spec, ln, self.profile, c.get("max_memory"), index, test)
         if oom is not None:
             return ray.put(oom)
+        if c.get("features", "repr") != "repr":  # a custom trial_fn need not know the option
+            kwargs.setdefault("features", c["features"])
         return self.remote.options(memory=need).remote(
             index, spec, ln["task_ref"], ln["horizons"], self.profile, ln["seed"],
             c["cpus_per_trial"], test, ln["probe_stride"], **kwargs)

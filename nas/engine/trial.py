@@ -45,10 +45,15 @@ def node_name() -> str:
 
 
 def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed: int,
-              threads: int = 1, test: bool = False, probe_stride: int = 1) -> dict:
-    """Train and probe one spec; never raises for a failing or diverging spec.
+              threads: int = 1, test: bool = False, probe_stride: int = 1,
+              features: str = "repr") -> dict:
+    """Train and probe one spec (probe ``features``: ``repr`` or ``repr+raw``, see
+    :func:`downstream.probe_encoder`); never raises for a failing or diverging spec.
 
-    Returns a run-store row: ``status`` is "ok", "diverged" (NaN/inf loss), "out_of_memory"
+    Returns a run-store row: ``status`` is "ok", "degenerate" (trained and probed, but the
+    loss curve shows nothing was learned: :func:`~nas.engine.evaluate.is_degenerate`; it
+    keeps its ``val_mse`` and metrics and never wins a leaderboard), "diverged" (NaN/inf
+    loss), "out_of_memory"
     (a MemoryError; see also :func:`memory_request`) or "failed" (an
     exception, whose traceback tail is in ``error``); ``val_mse`` is the search score. With
     ``test`` (the final evaluation of the best spec) the metrics include the test split and
@@ -62,11 +67,16 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
            "node": node_name(), "versions": package_versions(), "error": None}
     try:
         model, result = train_and_probe(spec, ds.ForecastTask(**task), horizons, profile, seed,
-                                        test=test, probe_stride=probe_stride)
+                                        test=test, probe_stride=probe_stride,
+                                        features=features)
         row["n_params"] = result["train"]["n_params"]
         if result["status"] == "ok":
-            row.update(status="ok", val_mse=result["val_mse"],
+            degenerate = result["train"]["degenerate"]
+            row.update(status="degenerate" if degenerate else "ok", val_mse=result["val_mse"],
                        metrics={str(h): r for h, r in result["horizons"].items()})
+            if degenerate:
+                row["error"] = (f"degenerate training: loss {result['train']['final_loss']} "
+                                "constant over the curve (no gradient)")
             if test:
                 row["encoder"] = model.to_bytes()
         else:

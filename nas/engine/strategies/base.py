@@ -28,7 +28,9 @@ def check_int(name: str, value, low: int = 1) -> None:
 
 def fitness(row: dict) -> float:
     """The score a strategy minimises: the row's ``val_mse`` when its status is ``ok`` and the
-    value finite, else +inf (failed, diverged and timed-out trials count as the worst)."""
+    value finite, else +inf (failed, diverged, timed-out and ``degenerate`` trials -- whose
+    loss curve shows nothing was learned, even with a finite ``val_mse`` -- count as the
+    worst)."""
     value = row.get("val_mse")
     if row.get("status") != "ok" or value is None or not math.isfinite(value):
         return math.inf
