@@ -56,7 +56,9 @@ def _val_only(result):
     return {h: (r["alpha"], r["val"]) for h, r in result["horizons"].items()}
 
 
-def test_changing_rows_after_validation_leaves_validation_scores_bit_identical(data_dir):
+@pytest.mark.parametrize("features", ["repr", "repr+raw"])
+def test_changing_rows_after_validation_leaves_validation_scores_bit_identical(data_dir,
+                                                                              features):
     data = ds.load("ETTh1", data_dir)
     task = ds.make_task(data, univariate=True)
     end = task.splits["val"][1]
@@ -65,8 +67,10 @@ def test_changing_rows_after_validation_leaves_validation_scores_bit_identical(d
     assert not np.array_equal(task.x[end:], changed.x[end:])
     horizons = [24, 168]
     spec = ss.preset("ts2vec")
-    a = score_spec(spec, task, horizons, {"n_iters": 2, "max_length": 128}, seed=0)
-    b = score_spec(spec, changed, horizons, {"n_iters": 2, "max_length": 128}, seed=0)
+    a = score_spec(spec, task, horizons, {"n_iters": 2, "max_length": 128}, seed=0,
+                   features=features)
+    b = score_spec(spec, changed, horizons, {"n_iters": 2, "max_length": 128}, seed=0,
+                   features=features)
     assert a["status"] == b["status"] == "ok"
     assert _val_only(a) == _val_only(b) and a["val_mse"] == b["val_mse"]
     assert "test" not in a["horizons"][24]
