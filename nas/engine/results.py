@@ -18,7 +18,11 @@ from search_spaces.learner import ContrastiveLearner  # noqa: E402
 from search_spaces.learner.storage import write_atomic  # noqa: E402
 
 from .evaluate import (  # noqa: E402
-    input_scaling, load_options, random_encoder_probe, reference_rows)
+    input_scaling,
+    load_options,
+    random_encoder_probe,
+    reference_rows,
+)
 from .store import RunStore  # noqa: E402
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
