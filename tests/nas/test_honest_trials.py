@@ -111,3 +111,19 @@ def test_a_search_ranks_the_degenerate_spec_last_and_reports_gain_and_references
         summary["best_test"]["4"]["test"]["mse"]
     saved = json.loads((tmp_path / "run" / "best_test.json").read_text())
     assert saved["12"]["references"]["random_encoder"]["n_samples"] > 0
+
+
+def test_features_are_part_of_the_run_plan(tmp_path):
+    from nas.engine.runner import PLAN_KEYS, check_config, merge_stored
+    from nas.engine.store import RunStore
+
+    config = check_config({"data": "co2", "trials": 2, "features": "repr+raw"})
+    store = RunStore(tmp_path)
+    store.set_config({k: config[k] for k in PLAN_KEYS})
+    store.close()
+    assert merge_stored(tmp_path, {}, resume=True)["features"] == "repr+raw"
+    with pytest.raises(ValueError, match="features: got 'repr' but the run"):
+        merge_stored(tmp_path, {"features": "repr"}, resume=True)
+    with pytest.raises(ValueError, match=r"features: got 'raw'; allowed"):
+        check_config({"data": "co2", "trials": 2, "features": "raw"})
+    assert check_config({"data": "co2", "trials": 2})["features"] == "repr"
