@@ -92,8 +92,8 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
             + f" {'mean':>9} {'params':>9} {'seconds':>8} {'gain':>8} status")
     gains = summary.get("training_gain") or {}
     features = summary["config"].get("features", "repr")
-    lines = [f"{summary['n_trials']} trials, {summary['n_failed']} not ok (failed, timed out "
-             f"or degenerate); probe features {features}; run directory {summary['run_dir']}",
+    lines = [f"{summary['n_trials']} trials, {summary['n_failed']} failed, timed out "
+             f"or degenerate; probe features {features}; run directory {summary['run_dir']}",
              "", "validation MSE (gain: random-init minus trained, same seed)", head]
     board = summary["leaderboard"]
     shown = board[:top] + [r for r in board[top:] if r["trial"] == 0]
