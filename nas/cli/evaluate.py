@@ -39,7 +39,7 @@ def cmd_evaluate(args) -> int:
     except UsageError:
         raise
     except ValueError as exc:
-        raise flag_error(exc, {**FLAGS, "path": "--encoder", "features": "--features"}) from None
+        raise flag_error(exc, {**FLAGS, "path": "--encoder"}) from None
     print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
     return 0
 
@@ -55,7 +55,7 @@ def cmd_train(args) -> int:
         result = train_encoder(args.data, args.arch, args.out, args.profile, horizons,
                                args.target, args.univariate, args.data_dir, args.seed, **extra)
     except ValueError as exc:
-        raise flag_error(exc, {**FLAGS, "path": "--out", "features": "--features"}) from None
+        raise flag_error(exc, {**FLAGS, "path": "--out"}) from None
     print(json.dumps(result, indent=2) if args.json else format_training(result))
     return 0 if result["status"] == "ok" else 1
 

@@ -84,7 +84,7 @@ def cmd_search(args) -> int:
         summary = search(given, args.run_dir, resume=args.resume, progress=not args.quiet,
                          guidance=strategy_inputs, wait_lock=args.wait_lock or 0)
     except ValueError as exc:
-        raise flag_error(exc, {**FLAGS, "features": "--features"}) from None
+        raise flag_error(exc, FLAGS) from None
     print(json.dumps(summary, indent=2, default=str) if args.json else format_leaderboard(summary))
     return 0
 

@@ -183,8 +183,9 @@ def check_memory(spec: dict, task: ds.ForecastTask, horizons, profile, max_bytes
     """
     n_inputs = task.x.shape[1] - task.n_covariates
     if profile is not None:
-        check_trial_memory(spec, task, horizons, profile, max_bytes, test)
-    if profile is None or check_features(features) == "repr+raw":
+        check_trial_memory(spec, task, horizons, profile, max_bytes, test,
+                           features=check_features(features))
+    if profile is None:
         width = spec["Encoder"]["repr_dim"] + (ds.PADDING * n_inputs if features == "repr+raw"
                                                else 0)
         ds.check_probe_memory(task, horizons, width, max_bytes, test)

@@ -79,17 +79,20 @@ def estimate_training_bytes(spec: dict, length: int, channels: int, profile) -> 
 
 
 def estimate_trial_bytes(spec: dict, task: ds.ForecastTask, horizons, profile,
-                         test: bool = False, stride: int = 1) -> int:
+                         test: bool = False, stride: int = 1, features: str = "repr") -> int:
     """Peak memory (bytes) of one trial: training on the task's training split plus the probe
-    of the spec's representation (counted together, an upper bound).
+    of the spec's representation (with ``features="repr+raw"`` also the raw lookback window of
+    the input variables; counted together, an upper bound).
 
     Raises:
         ValueError: unknown profile, a horizon too long for the task.
     """
     start, end = task.splits["train"]
     train = estimate_training_bytes(spec, end - start, int(task.x.shape[1]), profile)
-    probe = ds.estimate_task_probe_bytes(task, horizons, spec["Encoder"]["repr_dim"], test,
-                                         stride=stride)
+    width = spec["Encoder"]["repr_dim"]
+    if features == "repr+raw":
+        width += ds.PADDING * (int(task.x.shape[1]) - task.n_covariates)
+    probe = ds.estimate_task_probe_bytes(task, horizons, width, test, stride=stride)
     return train + probe
 
 
@@ -98,7 +101,7 @@ def gib(n: float) -> str:
 
 
 def check_trial_memory(spec: dict, task: ds.ForecastTask, horizons, profile, max_bytes,
-                       test: bool = False, stride: int = 1) -> int:
+                       test: bool = False, stride: int = 1, features: str = "repr") -> int:
     """Refuse a trial whose :func:`estimate_trial_bytes` exceeds ``max_bytes`` (None: no
     limit). -> the estimate.
 
@@ -106,7 +109,7 @@ def check_trial_memory(spec: dict, task: ds.ForecastTask, horizons, profile, max
         ds.ProbeMemoryError: (a ValueError) the estimate exceeds the limit; the message names
             both.
     """
-    estimate = estimate_trial_bytes(spec, task, horizons, profile, test, stride)
+    estimate = estimate_trial_bytes(spec, task, horizons, profile, test, stride, features)
     if max_bytes is not None and estimate > max_bytes:
         raise ds.ProbeMemoryError(estimate, max_bytes, "training and probing the spec, "
                                   f"{task.x.shape[1]} input channels")

@@ -203,7 +203,8 @@ class Search:
         Returns its Ray object ref. The trial asks Ray for its estimated memory; one over
         ``max_memory`` is not run: its ref holds an ``out_of_memory`` row at once."""
         c, ln = self.config, self.lanes[lane]
-        need, oom = memory_request(spec, ln, self.profile, c.get("max_memory"), index, test)
+        need, oom = memory_request(spec, ln, self.profile, c.get("max_memory"), index, test,
+                                   c.get("features", "repr"))
         if oom is not None:
             return ray.put(oom)
         if c.get("features", "repr") != "repr":  # a custom trial_fn need not know the option

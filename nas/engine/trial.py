@@ -101,7 +101,7 @@ def largest_node_memory() -> float | None:
 
 
 def memory_request(spec: dict, lane: dict, profile, max_bytes, index: int,
-                   test: bool = False) -> tuple:
+                   test: bool = False, features: str = "repr") -> tuple:
     """The pre-flight of one trial on a search lane (``task``, ``horizons``, ``seed``,
     ``probe_stride``): ``(bytes to request from Ray or None, None)``, or ``(None, row)``
     with an ``out_of_memory`` run-store row (the estimate and the limit in ``error``) when
@@ -109,7 +109,7 @@ def memory_request(spec: dict, lane: dict, profile, max_bytes, index: int,
     capped at the largest node's memory so that Ray can always place the trial."""
     try:
         estimate = estimate_trial_bytes(spec, lane["task"], lane["horizons"], profile, test,
-                                        lane["probe_stride"])
+                                        lane["probe_stride"], features)
     except (ValueError, KeyError, TypeError):  # the trial itself reports a bad spec or task
         return None, None
     if max_bytes is not None and estimate > max_bytes:
