@@ -95,6 +95,7 @@ def test_driver_killed_with_sigkill_then_resumed_ends_with_the_planned_trials(tm
     assert sorted(hashes) == sorted(ss.spec_hash(s) for s in plan_specs(TRIALS, 0, False))
 
 
+@pytest.mark.slow  # about 55 s: a two-node cluster losing a node
 def test_two_node_cluster_losing_a_node_mid_search_loses_nothing(tmp_path, ray_root):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:

@@ -87,6 +87,7 @@ def dying_trial(index, spec, task, horizons, profile, seed, threads=1, test=Fals
     return run_trial(index, spec, task, horizons, profile, seed, threads, test, probe_stride)
 
 
+@pytest.mark.slow  # about 90 s: a killed worker retried on local Ray
 def test_a_killed_worker_is_retried(tmp_path, monkeypatch):
     marker = tmp_path / "died"
     monkeypatch.setenv("CTSNAS_TEST_MARKER", str(marker))
