@@ -5,7 +5,8 @@ resumed exactly by it, and the README's cluster commands work as written with Ra
 authentication (a head and a second node started with ``ray start`` on this machine).
 
 Every Ray here runs under a private temp root and a private HOME (its token file), and only
-the processes started under that root are ended: never ``ray stop``."""
+the processes started under that root are ended, by PID (other Ray processes on the machine
+are left alone)."""
 from __future__ import annotations
 
 import os

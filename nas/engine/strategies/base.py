@@ -9,6 +9,7 @@ resumed run restores that sequence).
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -37,7 +38,7 @@ def fitness(row: dict) -> float:
     return float(value)
 
 
-class Strategy:
+class Strategy(abc.ABC):
     """The ask/tell interface of a search strategy.
 
     ``ask(n)`` returns up to ``n`` new ``(spec_hash, spec)`` pairs (the hash is the spec's
@@ -48,8 +49,9 @@ class Strategy:
     run finds already done).
     """
 
+    @abc.abstractmethod
     def ask(self, n: int) -> list:
-        raise NotImplementedError
+        """Up to ``n`` new ``(spec_hash, spec)`` pairs; every concrete strategy defines it."""
 
     def tell(self, spec: dict, row: dict) -> None:
         """Default: ignore the result (a strategy that does not learn from trials)."""
