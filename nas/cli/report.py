@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import search_spaces as ss
+
 
 def _rows(label: str, probe: dict, split: str) -> list:
     lines = []
@@ -87,29 +89,36 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
     """Leaderboard (rank, hash, validation MSE per horizon, parameters, seconds, training gain
     where computed) with the reference rows, then the best spec's test metrics next to the
     reference rows' (raw lookback, the best spec at random initialisation)."""
-    horizons = [str(h) for h in summary["config"]["horizons"]]
-    head = (f"{'rank':>4} {'trial':>5} {'hash':<16} " + " ".join(f"{'H=' + h:>9}" for h in horizons)
+    config = summary["config"]
+    horizons = [str(h) for h in config["horizons"]]
+    asha = config.get("fidelity", "none") == "asha"
+    iters = (lambda r: f" {config['rungs'][r.get('rung') or 0]:>5}") if asha else (lambda r: "")
+    head = (f"{'rank':>4} {'trial':>5} {'hash':<16}" + (f" {'iters':>5}" if asha else "") + " "
+            + " ".join(f"{'H=' + h:>9}" for h in horizons)
             + f" {'mean':>9} {'params':>9} {'seconds':>8} {'gain':>8} status")
+    preset = ss.spec_hash(ss.preset("ts2vec"))
     gains = summary.get("training_gain") or {}
     features = summary["config"].get("features", "repr")
     lines = [f"{summary['n_trials']} trials, {summary['n_failed']} failed, timed out "
              f"or degenerate; probe features {features}; run directory {summary['run_dir']}",
              "", "validation MSE (gain: random-init minus trained, same seed)", head]
     board = summary["leaderboard"]
-    shown = board[:top] + [r for r in board[top:] if r["trial"] == 0]
+    shown = board[:top] + [r for r in board[top:] if r["spec_hash"] == preset]
     for r in shown:
         per_h = [r["metrics"][h]["val"]["mse"] if r["metrics"] else None for h in horizons]
         cells = " ".join(f"{v:>9.4f}" if v is not None else f"{'-':>9}" for v in per_h)
         mean = f"{r['val_mse']:>9.4f}" if r["val_mse"] is not None else f"{'-':>9}"
-        label = "ts2vec" if r["trial"] == 0 else ""
+        label = "ts2vec" if r["spec_hash"] == preset else ""
         gain = gains.get(str(r["trial"]), {}).get("gain")
         gain = f"{gain:>8.4f}" if gain is not None else f"{'-':>8}"
-        lines.append(f"{r['rank'] or '-':>4} {r['trial']:>5} {r['spec_hash']:<16} {cells} {mean} "
+        lines.append(f"{r['rank'] or '-':>4} {r['trial']:>5} {r['spec_hash']:<16}{iters(r)} "
+                     f"{cells} {mean} "
                      f"{r['n_params'] or '-':>9} {r['seconds'] or 0:>8.1f} {gain} {r['status']} "
                      f"{label}")
     for name, ref in summary["references"].items():
         cells = " ".join(f"{ref['horizons'][h]['val']['mse']:>9.4f}" for h in horizons)
-        lines.append(f"{'ref':>4} {'-':>5} {name:<16} {cells} {ref['val_mse']:>9.4f}")
+        lines.append(f"{'ref':>4} {'-':>5} {name:<16}{' ' * 6 if asha else ''} {cells} "
+                     f"{ref['val_mse']:>9.4f}")
     if "best_test" in summary:
         lines += ["", f"best spec (trial {board[0]['trial']}, {board[0]['spec_hash']}) on the "
                       "test split, computed once:"]

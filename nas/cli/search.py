@@ -65,6 +65,16 @@ def strategy_inputs(task, config: dict) -> dict:
     return out
 
 
+def parse_rungs(text: str) -> list:
+    """``--rungs``: comma-separated training iteration counts (the library checks that they
+    increase)."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--rungs: got {text!r}; allowed: comma-separated increasing "
+                         "iteration counts, e.g. 25,75,200") from None
+
+
 def cmd_search(args) -> int:
     from ..engine.runner import search
     from .report import format_leaderboard
@@ -77,7 +87,9 @@ def cmd_search(args) -> int:
              "horizons": parse_horizons(args.horizons) if args.horizons else None,
              "extra_specs": read_specs(args.spec, "--spec") if args.spec else None,
              "strategy": args.strategy, "population": args.population,
-             "sample_size": args.sample_size, "features": args.features, **date_options(args),
+             "sample_size": args.sample_size, "features": args.features,
+             "fidelity": args.fidelity, "eta": args.eta, "time_budget": args.time_budget,
+             "rungs": parse_rungs(args.rungs) if args.rungs else None, **date_options(args),
              "max_memory": max_memory(args.max_memory) if args.max_memory else None}
     given = {k: v for k, v in given.items() if v is not None}
     try:
@@ -188,6 +200,18 @@ def add_parsers(sub) -> None:
     p.add_argument("--features", default=None,
                    help="probe features: repr (default, TS2Vec protocol) or repr+raw (the "
                         "representation next to the raw lookback window, one Ridge)")
+    p.add_argument("--fidelity", default=None,
+                   help="none (default: every trial at --profile) or asha (asynchronous "
+                        "successive halving over training iterations, see --rungs, --eta)")
+    p.add_argument("--rungs", default=None,
+                   help="asha: training iterations per rung (default 25,75,200; the "
+                        "profile's crop length and time cap apply)")
+    p.add_argument("--eta", type=int, default=None,
+                   help="asha: reduction factor (default 3: the top third of a rung is "
+                        "promoted)")
+    p.add_argument("--time-budget", type=finite_seconds, default=None, metavar="SECONDS",
+                   help="stop asking new trials once the trials' seconds / workers reach "
+                        "SECONDS (trials in flight finish)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")

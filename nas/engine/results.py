@@ -63,9 +63,12 @@ def _cached(path: Path, compute):
 def leaderboard(rows: list) -> list:
     """Successful trials by validation MSE, then the ``degenerate`` ones (trained to nothing,
     see :func:`~nas.engine.evaluate.is_degenerate`; by validation MSE, unranked however low
-    it is), then the failed ones; only successful trials get a rank."""
+    it is), then the failed ones; only successful trials get a rank. In an ASHA run the
+    higher rungs (longer training) come first: a score is compared with those of its own
+    training length."""
     def by_mse(status):
-        return sorted((r for r in rows if r["status"] == status), key=lambda r: r["val_mse"])
+        return sorted((r for r in rows if r["status"] == status),
+                      key=lambda r: (-(r.get("rung") or 0), r["val_mse"]))
 
     bad = [r for r in rows if r["status"] not in ("ok", "degenerate")]
     return [{**r, "rank": i + 1 if r["status"] == "ok" else None}
@@ -79,11 +82,14 @@ GAIN_TOP = 3
 
 def training_gains(board: list, task, horizons, features: str = "repr",
                    top: int = GAIN_TOP) -> dict:
-    """The training gain of the ``top`` ranked rows: ``{trial: {"random_val_mse", "gain"}}``
+    """The training gain of the ``top`` ranked specs (each at its best-ranked row): ``{trial: {"random_val_mse", "gain"}}``
     (keys are str), ``gain`` = validation MSE of the spec's encoder at its random
     initialisation (same seed) minus the trained one's (> 0: training helped)."""
-    out = {}
-    for r in [r for r in board if r["status"] == "ok"][:top]:
+    out, ranked = {}, {}
+    for r in board:  # one row per spec (an ASHA run holds a spec once per rung it reached)
+        if r["status"] == "ok":
+            ranked.setdefault(r["spec_hash"], r)
+    for r in list(ranked.values())[:top]:
         random = random_encoder_probe(r["spec"], task, horizons, r["seed"],
                                       features=features)["val_mse"]
         out[str(r["trial"])] = {"random_val_mse": random, "gain": random - r["val_mse"]}
@@ -126,7 +132,8 @@ def save_best(runner, best: dict) -> dict:
     rows' test metrics, see :func:`reference_tests`) and ``best_encoder.pt`` (the learner its test metrics come from, with
     the task's input scaling), each atomically. Returns the test row (without the bytes)."""
     run_dir, config = runner.store.run_dir, runner.config
-    final = ray.get(runner.submit(best["trial"], best["spec"], test=True))
+    final = ray.get(runner.submit(best["trial"], best["spec"], test=True,
+                                  rung=best.get("rung") or 0))
     if final["status"] != "ok":
         return final
     model = ContrastiveLearner.from_bytes(final.pop("encoder"), "the best trial's encoder")

@@ -31,8 +31,18 @@ from .lock import RunLock
 from .memory import default_max_bytes
 from .store import DB_NAME, RunStore
 from .strategies import (  # noqa: F401 - plan_specs re-exported
-    STRATEGY_DEFAULTS, AskTellLog, RandomStrategy, Strategy, check_strategy, make_strategy,
-    plan_specs, replay)
+    STRATEGY_DEFAULTS,
+    AskTellLog,
+    RandomStrategy,
+    Strategy,
+    check_fidelity,
+    check_strategy,
+    job_of,
+    make_strategy,
+    plan_specs,
+    replay,
+    with_fidelity,
+)
 from .trial import memory_request, run_trial
 
 #: Config keys that define a run (a resumed run must not change them).
@@ -42,7 +52,8 @@ DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [
             "extra_specs": [], "features": "repr",
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": None, "max_retries": 3, "address": None,
-            "sort_dates": False, "dedupe": False, "date_format": None, "max_memory": None}
+            "sort_dates": False, "dedupe": False, "date_format": None, "max_memory": None,
+            "time_budget": None}
 PLAN_KEYS += tuple(STRATEGY_DEFAULTS)  # strategy, population, sample_size
 DEFAULTS.update(STRATEGY_DEFAULTS)
 #: Deprecated names still accepted for one release: config key ``budget`` (now ``trials``) and
@@ -118,11 +129,17 @@ def check_config(config: dict) -> dict:
     resolve_profile(config["profile"])
     check_features(config["features"])
     check_strategy(config["strategy"], config["population"], config["sample_size"])
-    timeout = config["trial_timeout"]
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not math.isfinite(timeout) or timeout <= 0):
-        raise ValueError(f"trial_timeout: got {timeout!r}; allowed: finite seconds > 0")
+    check_fidelity(config["fidelity"], config["rungs"], config["eta"])
+    for key in ("trial_timeout", "time_budget"):
+        _positive_seconds(config, key)
     return config
+
+
+def _positive_seconds(config: dict, key: str) -> None:
+    v = config[key]
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                          or not math.isfinite(v) or v <= 0):
+        raise ValueError(f"{key}: got {v!r}; allowed: finite seconds > 0")
 
 
 def merge_stored(run_dir, given: dict, resume: bool) -> dict:
@@ -156,16 +173,19 @@ def merge_stored(run_dir, given: dict, resume: bool) -> dict:
 
 
 class Job(NamedTuple):
-    """One trial to run: its lane (task), position in the plan, spec hash and spec."""
+    """One trial to run: its lane (task), position in the plan, spec hash, spec and ASHA rung
+    (0 in a single-fidelity run)."""
     lane: object
     index: int
     spec_hash: str
     spec: dict
+    rung: int = 0
 
 
 def _unfinished_row(job: Job, seed: int, seconds: float, why: str) -> dict:
     return {"trial": job.index, "spec_hash": job.spec_hash, "spec": job.spec, "seed": seed,
-            "status": why, "seconds": seconds, "error": f"{why} after {seconds:.0f} s"}
+            "status": why, "seconds": seconds, "error": f"{why} after {seconds:.0f} s",
+            "rung": job.rung}
 
 
 class Search:
@@ -198,19 +218,28 @@ class Search:
                            "horizons": horizons, "seed": seed,
                            "probe_stride": probe_stride or self.config.get("probe_stride", 1)}
 
-    def submit(self, index: int, spec: dict, test: bool = False, lane=None, **kwargs):
-        """Start one trial of ``spec`` on ``lane``; ``kwargs`` go to the trial function.
-        Returns its Ray object ref. The trial asks Ray for its estimated memory; one over
-        ``max_memory`` is not run: its ref holds an ``out_of_memory`` row at once."""
-        c, ln = self.config, self.lanes[lane]
-        need, oom = memory_request(spec, ln, self.profile, c.get("max_memory"), index, test,
+    def rung_profile(self, rung: int = 0):
+        """The training profile of a trial at ``rung``: the run's profile, with ``n_iters`` =
+        ``rungs[rung]`` when the run's fidelity is ``asha``."""
+        if self.config.get("fidelity", "none") == "none":
+            return self.profile
+        return {**resolve_profile(self.profile), "n_iters": self.config["rungs"][rung]}
+
+    def submit(self, index: int, spec: dict, test: bool = False, lane=None, rung: int = 0,
+               **kwargs):
+        """Start one trial of ``spec`` on ``lane`` at ``rung`` (:meth:`rung_profile`);
+        ``kwargs`` go to the trial function. Returns its Ray object ref. The trial asks Ray
+        for its estimated memory; one over ``max_memory`` is not run: its ref holds an
+        ``out_of_memory`` row at once."""
+        c, ln, profile = self.config, self.lanes[lane], self.rung_profile(rung)
+        need, oom = memory_request(spec, ln, profile, c.get("max_memory"), index, test,
                                    c.get("features", "repr"))
         if oom is not None:
             return ray.put(oom)
         if c.get("features", "repr") != "repr":  # a custom trial_fn need not know the option
             kwargs.setdefault("features", c["features"])
         return self.remote.options(memory=need).remote(
-            index, spec, ln["task_ref"], ln["horizons"], self.profile, ln["seed"],
+            index, spec, ln["task_ref"], ln["horizons"], profile, ln["seed"],
             c["cpus_per_trial"], test, ln["probe_stride"], **kwargs)
 
     def run(self, specs: list, progress: bool = True) -> None:
@@ -229,21 +258,23 @@ class Search:
         """Run up to ``trials`` trials of the single lane as ``strategy`` proposes them, telling
         it every result. Every ask and tell goes to the run's ask/tell log; a resumed run
         replays it (:func:`~nas.engine.strategies.replay`), re-running first the trials that
-        were in flight."""
+        were in flight. With ``time_budget`` (seconds) no new trial is asked once the stored
+        trials' seconds, summed and divided by the worker slots, reach it (the wall-clock
+        time of a run whose workers are all busy, counted the same way after a resume)."""
         log, rows = AskTellLog(self.store.run_dir), self.store.trials()
         unfinished, asked = replay(strategy, log, rows)
-        pending = deque(Job(None, i, h, spec) for i, h, spec in unfinished)
+        pending = deque(Job(None, *job) for job in unfinished)
         bar = self._start_bar(trials, len(rows), progress)
 
         def take(n: int) -> list:
             nonlocal asked
             out = [pending.popleft() for _ in range(min(n, len(pending)))]
-            while len(out) < n and asked < trials:
-                pairs = strategy.ask(1)
-                if not pairs:
+            while len(out) < n and asked < trials and not self.out_of_time():
+                job = job_of(strategy.ask(1))
+                if job is None:
                     break
-                log.ask(asked, pairs[0][0])
-                out.append(Job(None, asked, *pairs[0]))
+                log.ask(asked, job[0], job[2])
+                out.append(Job(None, asked, *job))
                 asked += 1
             return out
 
@@ -253,10 +284,17 @@ class Search:
 
         self._loop(take, bar, tell)
 
+    def out_of_time(self) -> bool:
+        """Whether the run's ``time_budget`` (seconds, None: none) is spent: stored trial
+        seconds summed over the run, divided by the worker slots."""
+        budget = self.config.get("time_budget")
+        return budget is not None and self._spent / self.slots >= budget
+
     def _start_bar(self, total: int, initial: int, progress: bool):
         bar = tqdm(total=total, initial=initial, disable=not progress, desc="trials",
                    unit="trial")
         rows = [r for lane in self.lanes.values() for r in lane["store"].trials()]
+        self._spent = sum(r["seconds"] or 0.0 for r in rows)
         self._failed = sum(r["status"] != "ok" for r in rows)
         self._best = min((r["val_mse"] for r in rows if r["status"] == "ok"), default=None)
         self._update_bar(bar)
@@ -269,8 +307,8 @@ class Search:
         while True:
             if len(flight) < self.slots:
                 for job in take(self.slots - len(flight)):
-                    flight[self.submit(job.index, job.spec, lane=job.lane)] = (job,
-                                                                               time.monotonic())
+                    ref = self.submit(job.index, job.spec, lane=job.lane, rung=job.rung)
+                    flight[ref] = (job, time.monotonic())
             if not flight:
                 break
             ready, _ = ray.wait(list(flight), num_returns=1, timeout=1.0)
@@ -286,7 +324,7 @@ class Search:
 
     def _finish(self, ref, job: Job, start: float) -> dict:
         try:
-            return ray.get(ref)
+            return {**ray.get(ref), "rung": job.rung}
         except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
             oom = isinstance(exc, ray.exceptions.OutOfMemoryError)
             row = _unfinished_row(job, self.lanes[job.lane]["seed"], time.monotonic() - start,
@@ -311,6 +349,7 @@ class Search:
     def _record(self, lane, row: dict, bar) -> None:
         """Write a finished trial to its lane's store and update the running counts."""
         self.lanes[lane]["store"].add_trial(row)
+        self._spent += row.get("seconds") or 0.0
         if row["status"] == "ok":
             self._best = row["val_mse"] if self._best is None else min(self._best, row["val_mse"])
         else:
@@ -327,7 +366,10 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
            trial_fn=run_trial, wait_lock: float | None = 0, guidance=None) -> dict:
     """``ctsnas search`` as a function: ``config["trials"]`` trials proposed by the strategy
     ``config["strategy"]`` (random, evolution, tpe, guided; see
-    :func:`~nas.engine.strategies.make_strategy`); returns the run summary (see
+    :func:`~nas.engine.strategies.make_strategy`), at one fidelity or, with
+    ``config["fidelity"] == "asha"``, inside asynchronous successive halving over
+    ``config["rungs"]`` training iterations (:class:`~nas.engine.strategies.AshaStrategy`);
+    ``config["time_budget"]`` (seconds) stops new asks; returns the run summary (see
     :mod:`nas.engine.results`). ``guidance(task, config)``, when given, returns the strategy's
     extra inputs, e.g. ``{"initial": [specs], "comparator": (model, feature)}``: the
     comparator lives above the engine (``nas.zeroshot``), so the caller builds them; it must
@@ -348,9 +390,11 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     config = check_config(merge_stored(run_dir, given, resume))
     task = prepare(config["data"], config["data_dir"], config["target"],
                    config["univariate"], config["horizons"], **load_options(config))
-    strategy = make_strategy(config["strategy"], config["trials"], config["seed"],
-                             len(task.inputs) > 1, config["extra_specs"], config["population"],
-                             config["sample_size"], **(guidance(task, config) if guidance else {}))
+    strategy = with_fidelity(
+        make_strategy(config["strategy"], config["trials"], config["seed"], len(task.inputs) > 1,
+                      config["extra_specs"], config["population"], config["sample_size"],
+                      **(guidance(task, config) if guidance else {})),
+        config["fidelity"], config["trials"], config["rungs"], config["eta"])
     init_ray(config)
     with RunLock(run_dir, wait_lock):
         config = locked_config(run_dir, given, resume, config)

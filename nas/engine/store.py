@@ -15,10 +15,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     trial INTEGER PRIMARY KEY,       -- position in the asked order (0 = the ts2vec preset)
-    spec_hash TEXT NOT NULL UNIQUE,
+    spec_hash TEXT NOT NULL,
     spec TEXT NOT NULL,              -- JSON
     seed INTEGER NOT NULL,
-    status TEXT NOT NULL,            -- ok | failed | diverged | timeout
+    status TEXT NOT NULL,            -- ok | degenerate | failed | diverged | timeout | out_of_memory
     val_mse REAL,                    -- mean validation MSE over the horizons (the score)
     metrics TEXT,                    -- JSON: per-horizon validation metrics
     n_params INTEGER,
@@ -26,11 +26,16 @@ CREATE TABLE IF NOT EXISTS trials (
     node TEXT,                       -- Ray node id / host that ran it
     versions TEXT,                   -- JSON: package versions on the worker
     error TEXT,
-    finished_at REAL                 -- UNIX time
+    finished_at REAL,                -- UNIX time
+    rung INTEGER NOT NULL DEFAULT 0, -- ASHA rung (0: the first, or a single-fidelity run)
+    UNIQUE (spec_hash, rung)
 );
 """
+#: Added to a store written before ASHA (whose spec_hash alone is unique: its trials are all
+#: rung 0, so the constraint is the same).
+MIGRATION = "ALTER TABLE trials ADD COLUMN rung INTEGER NOT NULL DEFAULT 0"
 TRIAL_COLUMNS = ("trial", "spec_hash", "spec", "seed", "status", "val_mse", "metrics",
-                 "n_params", "seconds", "node", "versions", "error", "finished_at")
+                 "n_params", "seconds", "node", "versions", "error", "finished_at", "rung")
 JSON_COLUMNS = ("spec", "metrics", "versions")
 #: Config keys of runs written by older versions -> their current names (mapped on read).
 LEGACY_KEYS = {"budget": "trials"}
@@ -84,6 +89,9 @@ class RunStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
+        columns = {name for _, name, *_ in db.execute("PRAGMA table_info(trials)")}
+        if "rung" not in columns:
+            db.execute(MIGRATION)
         return db
 
     def close(self) -> None:
@@ -103,9 +111,11 @@ class RunStore:
                                 (key, json.dumps(value, sort_keys=True)))
 
     def add_trial(self, row: dict) -> None:
-        """Insert one finished trial (atomic; a second write of the same hash is ignored)."""
+        """Insert one finished trial (atomic; a second write of the same hash and rung is
+        ignored)."""
         values = {c: row.get(c) for c in TRIAL_COLUMNS}
         values["finished_at"] = values["finished_at"] or time.time()
+        values["rung"] = values["rung"] or 0
         for c in JSON_COLUMNS:
             if values[c] is not None:
                 values[c] = json.dumps(values[c], sort_keys=True)
@@ -114,15 +124,19 @@ class RunStore:
                         [values[c] for c in TRIAL_COLUMNS])
 
     def trials(self) -> list:
-        """All trials as dicts, in planned order, JSON columns decoded."""
-        cur = self.db.execute(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials ORDER BY trial")
+        """All trials as dicts, in planned order, JSON columns decoded (``rung`` 0 for a store
+        written before ASHA, even when opened read-only)."""
+        present = {name for _, name, *_ in self.db.execute("PRAGMA table_info(trials)")}
+        columns = [c for c in TRIAL_COLUMNS if c in present]
+        cur = self.db.execute(f"SELECT {', '.join(columns)} FROM trials ORDER BY trial")
         out = []
         for row in cur.fetchall():
-            item = dict(zip(TRIAL_COLUMNS, row))
+            item = {"rung": 0, **dict(zip(columns, row))}
             for c in JSON_COLUMNS:
                 item[c] = json.loads(item[c]) if item[c] is not None else None
             out.append(item)
         return out
 
     def done_hashes(self) -> set:
+        """Hashes of the specs with a stored trial (any rung)."""
         return {h for (h,) in self.db.execute("SELECT spec_hash FROM trials")}

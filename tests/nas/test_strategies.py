@@ -259,7 +259,7 @@ def test_a_resumed_strategy_asks_exactly_what_the_uninterrupted_one_asked(name, 
     unfinished, asked = replay(resumed, log, rows)
     running = [e[1] for e in events[:k] if e[0] == "ask" and e[1] not in
                {r["trial"] for r in rows}]
-    assert [i for i, _, _ in unfinished] == running and asked == len(running) + len(rows)
+    assert [u[0] for u in unfinished] == running and asked == len(running) + len(rows)
     for e in events[k:]:  # the rest of the run, event by event
         if e[0] == "ask":
             assert resumed.ask(1)[0][0] == e[2]

@@ -23,8 +23,9 @@ LOG_NAME = "strategy_log.jsonl"
 
 class AskTellLog:
     """The append-only ask/tell log of the run in ``run_dir`` (one JSON object a line:
-    ``{"ask": trial, "hash": spec_hash}`` or ``{"tell": trial}``), flushed line by line so a
-    driver killed at any point loses at most the line being written."""
+    ``{"ask": trial, "hash": spec_hash}`` (with ``"rung": k`` for an ASHA rung k > 0) or
+    ``{"tell": trial}``), flushed line by line so a driver killed at any point loses at most
+    the line being written."""
 
     def __init__(self, run_dir):
         self.path = Path(run_dir) / LOG_NAME
@@ -50,8 +51,8 @@ class AskTellLog:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def ask(self, trial: int, spec_hash: str) -> None:
-        self._append({"ask": trial, "hash": spec_hash})
+    def ask(self, trial: int, spec_hash: str, rung: int = 0) -> None:
+        self._append({"ask": trial, "hash": spec_hash, **({"rung": rung} if rung else {})})
 
     def tell(self, trial: int) -> None:
         self._append({"tell": trial})
@@ -66,8 +67,8 @@ def replay(strategy, log: AskTellLog, rows: list) -> tuple:
         rows: the run store's trials (dicts with ``trial``, ``spec_hash``, ``finished_at``).
 
     Returns:
-        (unfinished, asked): ``(trial, spec_hash, spec)`` of the asked trials the store does
-        not hold, in trial order, and the number of asks replayed.
+        (unfinished, asked): ``(trial, spec_hash, spec, rung)`` of the asked trials the store
+        does not hold, in trial order, and the number of asks replayed.
 
     Raises:
         ValueError: a replayed ask differs from the logged one (the strategy or its options
@@ -79,13 +80,13 @@ def replay(strategy, log: AskTellLog, rows: list) -> tuple:
     asked, told = {}, set()
     for event in log.events():
         if "ask" in event:
-            pairs = strategy.ask(1)
-            if not pairs or pairs[0][0] != event["hash"]:
-                got = pairs[0][0] if pairs else None
+            job = job_of(strategy.ask(1))
+            if job is None or (job[0], job[2]) != (event["hash"], event.get("rung", 0)):
+                got = job[0] if job else None
                 raise ValueError(f"strategy: asked {got} as trial {event['ask']} where the run "
                                  f"in {log.path.parent} asked {event['hash']}; allowed: the "
                                  "run's own strategy and options when resuming")
-            asked[event["ask"]] = pairs[0]
+            asked[event["ask"]] = job
         elif event["tell"] in by_trial:
             strategy.tell(asked[event["tell"]][1], by_trial[event["tell"]])
             told.add(event["tell"])
@@ -98,8 +99,17 @@ def replay(strategy, log: AskTellLog, rows: list) -> tuple:
     for row in late:
         strategy.tell(asked[row["trial"]][1], row)
         log.tell(row["trial"])
-    unfinished = [(i, h, spec) for i, (h, spec) in sorted(asked.items()) if i not in by_trial]
+    unfinished = [(i, *job) for i, job in sorted(asked.items()) if i not in by_trial]
     return unfinished, len(asked)
+
+
+def job_of(asked: list):
+    """The first of a strategy's asks as ``(spec_hash, spec, rung)`` (rung 0 for a strategy
+    that asks ``(spec_hash, spec)`` pairs), None for an empty ask."""
+    if not asked:
+        return None
+    h, spec, *rung = asked[0]
+    return h, spec, (rung[0] if rung else 0)
 
 
 def _replay_unlogged(strategy, log: AskTellLog, by_trial: dict) -> tuple:
@@ -111,14 +121,14 @@ def _replay_unlogged(strategy, log: AskTellLog, by_trial: dict) -> tuple:
     """
     unfinished, asked = [], 0
     for i in range(max(by_trial) + 1):
-        pairs = strategy.ask(1)
-        if not pairs:
+        job = job_of(strategy.ask(1))
+        if job is None:
             break
-        (h, spec), asked = pairs[0], asked + 1
-        log.ask(i, h)
+        (h, spec, rung), asked = job, asked + 1
+        log.ask(i, h, rung)
         row = by_trial.get(i)
         if row is None:
-            unfinished.append((i, h, spec))
+            unfinished.append((i, h, spec, rung))
             continue
         if row["spec_hash"] != h:
             raise ValueError(f"strategy: asked {h} as trial {i} where the run in "
