@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ASHA = ["--fidelity", "asha", "--rungs", "25,75,200", "--eta", "3"]
 ARMS = {"random": ["--strategy", "random", "--fidelity", "none"],
-        "evolution": ["--strategy", "evolution", *ASHA],
-        "guided": ["--strategy", "guided", *ASHA]}
+        "evolution": ["--strategy", "evolution", "--population", "8", "--sample-size", "3",
+                      *ASHA],
+        "guided": ["--strategy", "guided", "--population", "8", "--sample-size", "3", *ASHA]}
 FEATURES = ("repr", "repr+raw")
 H5 = (24, 48, 168, 336, 720)
 #: Test MSE, ETTh1 univariate. ts2vec preset (3-seed mean) and TS2Vec paper: docs/results.md,
@@ -167,7 +168,8 @@ def phase1(cfg: dict, results: dict, out: Path) -> None:
         refs = {k: sig5(v.get("val_mse")) for k, v in summary.get("references", {}).items()}
         top = (summary.get("leaderboard") or [{}])[0]  # the engine's pick: highest rung first
         arms[arm] = {**arm_summary(read_rows(run_dir)), "run_dir": str(run_dir),
-                     "engine_best": {k: top.get(k) for k in ("spec_hash", "rung", "val_mse")},
+                     "engine_best": {k: top.get(k)
+                                     for k in ("spec_hash", "rung", "val_mse", "spec")},
                      "command": [c for c in cmd[1:] if c != "--resume"],
                      "references_val_mse": refs,
                      "done_budget": cfg["budget_seconds"]}
@@ -190,12 +192,16 @@ def plot_curves(arms: dict, path: Path) -> None:
 
 
 def choose_best(arms: dict) -> tuple:
-    """(arm, its phase-1 summary): the lowest best val MSE over the arms of phase 1 in the
-    results, ties by arm order (random, evolution, guided)."""
-    done = [(a, arms[a]) for a in ARMS if (arms.get(a) or {}).get("best_val_mse") is not None]
+    """(arm, {best_val_mse, best_spec_hash, best_spec}): the spec each arm's search returned
+    (its leaderboard's first row: in an ASHA run the best of the longest training reached),
+    the lowest validation MSE over the arms, ties by arm order (random, evolution, guided)."""
+    done = [(a, arms[a]["engine_best"]) for a in ARMS
+            if ((arms.get(a) or {}).get("engine_best") or {}).get("val_mse") is not None]
     if not done:
         raise SystemExit("phase 2: no arm of phase 1 has an ok trial; run phase 1 first")
-    return min(done, key=lambda item: item[1]["best_val_mse"])  # min keeps the first of ties
+    arm, top = min(done, key=lambda item: item[1]["val_mse"])  # min keeps the first of ties
+    return arm, {"best_val_mse": top["val_mse"], "best_spec_hash": top["spec_hash"],
+                 "best_spec": top["spec"]}
 
 
 def test_metrics(result: dict, horizons) -> dict:
