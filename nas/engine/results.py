@@ -49,12 +49,13 @@ def write_json(value, path: Path) -> None:
     write_atomic(json.dumps(value, indent=2, sort_keys=True).encode(), path)
 
 
-def _cached(path: Path, compute):
+def _cached(path: Path, compute, fresh=lambda value: True):
+    """The JSON at ``path`` if present and ``fresh(value)``, else ``compute()`` written there."""
     try:
         value = read_json(path)
     except ValueError:  # cut off by an older, non-atomic writer: computed again
         value = None
-    if value is None:
+    if value is None or not fresh(value):
         value = compute()
         write_json(value, path)
     return value
@@ -82,18 +83,25 @@ GAIN_TOP = 3
 
 def training_gains(board: list, task, horizons, features: str = "repr",
                    top: int = GAIN_TOP) -> dict:
-    """The training gain of the ``top`` ranked specs (each at its best-ranked row): ``{trial: {"random_val_mse", "gain"}}``
+    """The training gain of the :func:`gain_rows`: ``{trial: {"random_val_mse", "gain"}}``
     (keys are str), ``gain`` = validation MSE of the spec's encoder at its random
     initialisation (same seed) minus the trained one's (> 0: training helped)."""
-    out, ranked = {}, {}
-    for r in board:  # one row per spec (an ASHA run holds a spec once per rung it reached)
-        if r["status"] == "ok":
-            ranked.setdefault(r["spec_hash"], r)
-    for r in list(ranked.values())[:top]:
+    out = {}
+    for r in gain_rows(board, top):
         random = random_encoder_probe(r["spec"], task, horizons, r["seed"],
                                       features=features)["val_mse"]
         out[str(r["trial"])] = {"random_val_mse": random, "gain": random - r["val_mse"]}
     return out
+
+
+def gain_rows(board: list, top: int = GAIN_TOP) -> list:
+    """The leaderboard rows whose training gain is reported: the ``top`` best-ranked ``ok``
+    rows of distinct specs (an ASHA run holds a spec once per rung it reached)."""
+    ranked = {}
+    for r in board:
+        if r["status"] == "ok":
+            ranked.setdefault(r["spec_hash"], r)
+    return list(ranked.values())[:top]
 
 
 def reference_tests(spec: dict, task, config: dict) -> dict:
@@ -127,10 +135,11 @@ def plot_best_so_far(rows: list, path: Path) -> None:
 
 
 def save_best(runner, best: dict) -> dict:
-    """Retrain the best spec (same seed) on a worker, probe the test split and write
-    ``best_test.json`` (per horizon its metrics and, under ``references``, the reference
-    rows' test metrics, see :func:`reference_tests`) and ``best_encoder.pt`` (the learner its test metrics come from, with
-    the task's input scaling), each atomically. Returns the test row (without the bytes)."""
+    """Retrain the best spec (same seed, its rung's training length) on a worker, probe the
+    test split and write ``best_test.json`` (per horizon its metrics and, under
+    ``references``, the reference rows' test metrics, see :func:`reference_tests`) and
+    ``best_encoder.pt`` (the learner its test metrics come from, with the task's input
+    scaling), each atomically. Returns the test row (without the bytes)."""
     run_dir, config = runner.store.run_dir, runner.config
     final = ray.get(runner.submit(best["trial"], best["spec"], test=True,
                                   rung=best.get("rung") or 0))
@@ -146,12 +155,25 @@ def save_best(runner, best: dict) -> dict:
     return final
 
 
+def _best_changed(run_dir: Path, best: dict) -> bool:
+    """Whether ``best_trial.json`` names another trial than ``best`` (a resumed run with more
+    trials or time found a better one, or an ASHA promotion outranked it): its test metrics
+    and encoder are then computed again. Records ``best`` in it."""
+    try:
+        previous = read_json(run_dir / "best_trial.json")
+    except ValueError:
+        previous = None
+    write_json({"trial": best["trial"], "spec_hash": best["spec_hash"],
+                "rung": best.get("rung") or 0}, run_dir / "best_trial.json")
+    return previous is not None and previous.get("trial") != best["trial"]
+
+
 def finalize(runner) -> dict:
-    """Write best_spec.json, references.json, training_gain.json (:func:`training_gains`),
-    best_test.json, best_encoder.pt (the best spec's trained learner, see
-    :class:`~search_spaces.learner.ContrastiveLearner`) and best_so_far.png into the run
-    directory (each computed once; a resumed finished run reuses
-    them) and return a summary."""
+    """Write best_spec.json, best_trial.json, references.json, training_gain.json
+    (:func:`training_gains`), best_test.json, best_encoder.pt (the best spec's trained learner,
+    see :class:`~search_spaces.learner.ContrastiveLearner`) and best_so_far.png into the run
+    directory and return a summary. Each is computed once: a resumed run reuses them unless
+    its best trial (or, for the gains, its top rows) changed."""
     store, config, task = runner.store, runner.config, runner.task
     run_dir = store.run_dir
     rows = store.trials()
@@ -162,7 +184,8 @@ def finalize(runner) -> dict:
                                    config["seed"],
                                    features=config.get("features", "repr")).items()})
     gains = _cached(run_dir / "training_gain.json", lambda: training_gains(
-        board, task, config["horizons"], config.get("features", "repr")))
+        board, task, config["horizons"], config.get("features", "repr")),
+        fresh=lambda v: set(v) == {str(r["trial"]) for r in gain_rows(board)})
     summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(rows),
                "n_failed": sum(r["status"] != "ok" for r in rows), "references": refs,
                "training_gain": gains, "leaderboard": board}
@@ -171,7 +194,7 @@ def finalize(runner) -> dict:
         best = board[0]
         write_json(best["spec"], run_dir / "best_spec.json")
         path, encoder = run_dir / "best_test.json", run_dir / "best_encoder.pt"
-        if not (path.exists() and encoder.exists()):
+        if not (path.exists() and encoder.exists()) or _best_changed(run_dir, best):
             final = save_best(runner, best)
             if final["status"] != "ok":
                 summary["best_test_error"] = final["error"]

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS trials (
     spec_hash TEXT NOT NULL,
     spec TEXT NOT NULL,              -- JSON
     seed INTEGER NOT NULL,
-    status TEXT NOT NULL,            -- ok | degenerate | failed | diverged | timeout | out_of_memory
+    status TEXT NOT NULL,            -- ok, degenerate, failed, diverged, timeout, out_of_memory
     val_mse REAL,                    -- mean validation MSE over the horizons (the score)
     metrics TEXT,                    -- JSON: per-horizon validation metrics
     n_params INTEGER,

@@ -184,3 +184,28 @@ def test_the_store_holds_a_spec_once_per_rung_and_reads_old_stores(tmp_path):
                      "status": "ok", "val_mse": 0.3})
     assert [(r["trial"], r["rung"]) for r in store.trials()] == [(0, 0), (1, 0)]
     store.close()
+
+
+def test_a_resumed_run_whose_best_trial_changed_recomputes_its_test_and_gains(tmp_path):
+    """``finalize`` reuses best_test.json / best_encoder.pt only for the same best trial
+    (a longer budget or a promotion can change it), training_gain.json only for the same
+    top rows."""
+    from nas.engine.results import _best_changed, _cached, gain_rows, leaderboard
+
+    spec = ss.preset("ts2vec")
+    rows = [{"trial": i, "spec_hash": h, "spec": spec, "status": "ok", "val_mse": v, "rung": k}
+            for i, (h, v, k) in enumerate([("a", 0.3, 0), ("b", 0.2, 0), ("a", 0.4, 1)])]
+    board = leaderboard(rows)
+    assert [r["trial"] for r in board] == [2, 1, 0]  # the longer training first
+    assert [r["trial"] for r in gain_rows(board)] == [2, 1]  # one row per spec
+    assert not _best_changed(tmp_path, board[0]) and not _best_changed(tmp_path, board[0])
+    assert _best_changed(tmp_path, board[1])
+    calls = []
+    compute = lambda: calls.append(1) or {"2": {}, "1": {}}  # noqa: E731
+    fresh = lambda v: set(v) == {str(r["trial"]) for r in gain_rows(board)}  # noqa: E731
+    for _ in range(2):
+        _cached(tmp_path / "gains.json", compute, fresh)
+    assert len(calls) == 1
+    board = leaderboard(rows[:2])  # another top: the cached gains are stale
+    _cached(tmp_path / "gains.json", compute, fresh)
+    assert len(calls) == 2
