@@ -120,9 +120,11 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
         lines.append(f"{'ref':>4} {'-':>5} {name:<16}{' ' * 6 if asha else ''} {cells} "
                      f"{ref['val_mse']:>9.4f}")
     if "best_test" in summary:
-        lines += ["", f"best spec (trial {board[0]['trial']}, {board[0]['spec_hash']}) on the "
-                      "test split, computed once:"]
-        for h, m in summary["best_test"].items():
+        trained = (f", {config['rungs'][board[0].get('rung') or 0]} training iterations"
+                   if asha else "")
+        lines += ["", f"best spec (trial {board[0]['trial']}, {board[0]['spec_hash']}{trained}) "
+                      "on the test split, computed once:"]
+        for h, m in sorted(summary["best_test"].items(), key=lambda item: int(item[0])):
             refs = "".join(f"; {name} MSE {r['mse']:.4f}"
                            for name, r in (m.get("references") or {}).items())
             lines.append(f"  H={h}: MSE {m['test']['mse']:.4f}  MAE {m['test']['mae']:.4f}  "

@@ -209,3 +209,23 @@ def test_a_resumed_run_whose_best_trial_changed_recomputes_its_test_and_gains(tm
     board = leaderboard(rows[:2])  # another top: the cached gains are stale
     _cached(tmp_path / "gains.json", compute, fresh)
     assert len(calls) == 2
+
+
+def test_the_printed_leaderboard_shows_training_iterations_and_horizons_in_order():
+    from nas.cli.report import format_leaderboard
+    from nas.engine.results import leaderboard
+
+    metrics = {h: {"val": {"mse": 0.1, "mae": 0.2}} for h in ("4", "12")}
+    rows = [{"trial": i, "spec_hash": h * 16, "status": "ok", "val_mse": v, "rung": k,
+             "metrics": metrics, "n_params": 10, "seconds": 1.0}
+            for i, (h, v, k) in enumerate([("a", 0.1, 0), ("b", 0.2, 0), ("b", 0.3, 1)])]
+    test = {"test": {"mse": 0.3, "mae": 0.4, "mse_raw": 3.0}}
+    summary = {"config": {"horizons": [4, 12], "fidelity": "asha", "rungs": [25, 200]},
+               "n_trials": 3, "n_failed": 0, "run_dir": "r", "references": {},
+               "leaderboard": leaderboard(rows), "best_test": {"12": test, "4": test}}
+    lines = format_leaderboard(summary).splitlines()
+    first = next(line for line in lines if line.strip().startswith("1 "))
+    assert "bbbb" in first and " 200 " in first and any("iters" in line for line in lines)
+    assert "200 training iterations" in "\n".join(lines)
+    tests = [line for line in lines if line.strip().startswith("H=")]
+    assert [line.split(":")[0].strip() for line in tests] == ["H=4", "H=12"]
