@@ -24,7 +24,7 @@ def cmd_seeds(args) -> int:
             given["slices"] = _suite_file(args.suite)
         given = {k: v for k, v in given.items() if v is not None}
         summary = seeds.generate(given, args.run_dir, resume=args.resume,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, wait_lock=args.wait_lock or 0)
     except ValueError as exc:
         raise flag_error(exc) from None
     print(json.dumps(summary))
@@ -122,6 +122,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--run-dir", default="runs/seeds")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--wait-lock", type=finite_seconds, default=None, metavar="SECONDS",
+                   help="wait up to SECONDS for another generation holding --run-dir "
+                        "(default: refuse at once)")
     p.add_argument("--skip-exported", default=None, metavar="DIR",
                    help="skip the trials whose records DIR (an export of the same plan) "
                         "already holds: continue a plan without its run directory (failed "

@@ -154,6 +154,16 @@ def test_seeds_cli_names_the_options(argv, message, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_seeds_generate_passes_wait_lock_and_refuses_a_bad_one(tmp_path, capsys, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(seeds, "generate", lambda *a, **kw: seen.update(kw) or {})
+    assert main(["seeds", "generate", "--run-dir", str(tmp_path), "--wait-lock", "30"]) == 0
+    assert seen["wait_lock"] == 30.0
+    with pytest.raises(SystemExit) as stop:
+        main(["seeds", "generate", "--run-dir", str(tmp_path), "--wait-lock", "nan"])
+    assert stop.value.code == 2 and "--wait-lock: got 'nan'" in capsys.readouterr().err
+
+
 def test_the_shipped_plan_is_continued_under_the_new_profile_name():
     """seeds/plan.json says profile "seed" (the former name of "screen", the default now):
     ``--skip-exported seeds`` still matches it; another profile does not."""
