@@ -32,10 +32,12 @@ def stored(run_dir) -> tuple:
 
 
 @pytest.mark.parametrize("name", [
-    "evolution", "guided",
-    # TPE's second spec is an uncapped random sample (about 35 s at smoke on 2 shared cores):
-    # the same runner path as the others, its replay is covered without Ray in
-    # test_strategies.py; run it with -m slow.
+    "guided",
+    # guided builds evolution's inputs and more (same runner path): evolution runs with
+    # -m slow, keeping the default run near 10 minutes; its replay is covered without Ray
+    # in test_strategies.py. TPE's second spec is an uncapped random sample (about 35 s at
+    # smoke on 2 shared cores); the same holds for it.
+    pytest.param("evolution", marks=pytest.mark.slow),
     pytest.param("tpe", marks=pytest.mark.slow)])
 def test_a_short_search_per_strategy_completes_and_resumes_with_its_strategy(name, tmp_path,
                                                                              capsys):
