@@ -129,9 +129,17 @@ def test_lock_refusal_then_sigkill_while_a_second_search_waits_resumes_exactly(t
                                                 for s in plan_specs(LONG, 0, False))
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT at its default, as for a terminal's foreground command (a test
+    run started in the background by a shell inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_names_the_resume_command(tmp_path, roots):
     run = tmp_path / "run"
-    proc = _start(SEARCH + ["--trials", TRIALS, "--run-dir", run], roots.env())
+    proc = _start(SEARCH + ["--trials", TRIALS, "--run-dir", run], roots.env(),
+                  preexec_fn=_default_sigint)
     _wait_rows(run / "run.sqlite", 1, proc)
     before = _rows(run / "run.sqlite")
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
