@@ -166,6 +166,9 @@ def _ray_start(env, *args) -> None:
     assert done.returncode == 0, (done.stdout + done.stderr)[-2000:]
 
 
+# About 57 s (a head and a second node started with `ray start`): with it the default run took
+# 626 s on 2 cores (fresh clone, quiet machine), over its 10 minutes; run it with -m slow.
+@pytest.mark.slow
 def test_readme_cluster_commands_with_token_authentication(tmp_path, roots):
     """README "On a cluster": RAY_AUTH_MODE=token and ray get-auth-token --generate on the
     head, ray start --head; the same mode and the head's token on the other node and the
