@@ -44,15 +44,16 @@ class FSNetConv1d(nn.Module):
         slots, tau, temperature: memory settings (paper: 32, 0.75, 0.5).
 
     Raises:
-        ValueError: a grouped convolution.
+        ValueError: a grouped convolution or a padding mode other than zeros.
     """
 
     def __init__(self, conv: nn.Conv1d, memory: bool = True, memory_read: str = "attention",
                  slots: int = 32, tau: float = 0.75, temperature: float = 0.5):
         super().__init__()
-        if conv.groups != 1:
-            raise ValueError(f"conv: groups={conv.groups}; allowed: 1 (FSNet adapts dense "
-                             "convolutions only)")
+        if conv.groups != 1 or conv.padding_mode != "zeros":
+            raise ValueError(f"conv: groups={conv.groups}, padding_mode={conv.padding_mode!r}; "
+                             "allowed: 1 and 'zeros' (FSNet adapts dense, zero-padded "
+                             "convolutions)")
         self.conv = conv
         c_in, c_out, k = conv.in_channels, conv.out_channels, conv.kernel_size[0]
         self.n_chunks = math.gcd(c_in, c_out)
@@ -117,7 +118,8 @@ class FSNetConv1d(nn.Module):
 
 
 def attach_fsnet(module: nn.Module, **options) -> int:
-    """Wrap, in place, every dense Conv1d with a kernel wider than 1 inside ``module`` by an
+    """Wrap, in place, every dense, zero-padded Conv1d with a kernel wider than 1 inside
+    ``module`` (others stay plain and are updated as any layer) by an
     :class:`FSNetConv1d` (``options`` as its arguments). Returns how many were wrapped.
 
     Raises:
@@ -125,7 +127,8 @@ def attach_fsnet(module: nn.Module, **options) -> int:
     """
     targets = [(parent, name, child) for parent in module.modules()
                for name, child in parent.named_children()
-               if isinstance(child, nn.Conv1d) and child.kernel_size[0] > 1 and child.groups == 1]
+               if isinstance(child, nn.Conv1d) and child.kernel_size[0] > 1 and child.groups == 1
+               and child.padding_mode == "zeros"]
     if not targets:
         raise ValueError("encoder: has no Conv1d with kernel > 1; allowed for FSNet: an "
                          "encoder with (dilated) convolutions, e.g. the ts2vec preset")

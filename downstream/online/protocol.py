@@ -83,7 +83,7 @@ def evaluate_online(encoder: torch.nn.Module, repr_dim: int, task: ForecastTask,
            "mse": result.mse, "mae": result.mae, "n_samples": result.n_samples,
            "warmup_epochs": epochs, "warmup_losses": losses, "warmup_seconds": warm,
            "stream_seconds": result.seconds,
-           "seconds_per_sample": result.seconds / result.n_samples,
+           "seconds_per_sample": result.seconds / max(result.n_samples, 1),
            "triggers": result.triggers, "curve": result.curve}
     if keep_predictions:
         out["predictions"] = result.predictions

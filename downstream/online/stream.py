@@ -136,7 +136,8 @@ def _update(model, optimizer, data: Windows, t: int, buffer, pred=None) -> None:
 @dataclass
 class StreamResult:
     """Cumulative metrics of a stream: ``mse``/``mae`` over the samples with a label
-    (standardised scale; missing label values are skipped), ``curve`` the cumulative MSE
+    (standardised scale; missing label values are skipped; a non-finite prediction makes
+    them NaN, a diverged forecaster), ``curve`` the cumulative MSE
     after each sample (n,), ``seconds`` wall time, ``triggers`` memory recalls summed over
     the adapted layers."""
 
@@ -181,17 +182,18 @@ def run_stream(model, optimizer, data: Windows, bounds: tuple, batch_size: int =
         else:
             pred = model(data.inputs([t]))
             _update(model, optimizer, data, t, buffer, pred=pred)
-        err = (pred.detach() - data.labels([t]))[0]
-        err = err[torch.isfinite(err)]
+        label = data.labels([t])[0]
+        err = (pred.detach()[0] - label)[torch.isfinite(label)]  # a NaN prediction stays NaN
         sq[i], ab[i] = ((float((err ** 2).mean()), float(err.abs().mean())) if err.numel()
                         else (np.nan, np.nan))
         if keep_predictions:
             preds.append(pred.detach()[0].numpy())
         if progress is not None and (i + 1) % 500 == 0:
             progress(i + 1, len(ts))
-    scored = np.isfinite(sq)
+    scored = np.array([bool(torch.isfinite(data.labels([t])).any()) for t in ts])
     curve = np.cumsum(np.where(scored, sq, 0.0)) / np.maximum(np.cumsum(scored), 1)
-    return StreamResult(mse=float(np.nanmean(sq)), mae=float(np.nanmean(ab)),
+    return StreamResult(mse=float(sq[scored].mean()) if scored.any() else np.nan,
+                        mae=float(ab[scored].mean()) if scored.any() else np.nan,
                         n_samples=int(scored.sum()),
                         seconds=time.perf_counter() - start, triggers=model.n_triggers(),
                         curve=curve, predictions=np.stack(preds) if keep_predictions else None)

@@ -20,7 +20,7 @@ FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "samples", "top", "train_top", "anchor_share", "compare_ts2vec", "weights", "records",
     "epochs", "members", "out", "arch", "encoder", "sort_dates", "dedupe", "date_format",
     "max_memory", "wait_lock", "strategy", "population", "sample_size", "features",
-    "fidelity", "rungs", "eta", "time_budget")}
+    "fidelity", "rungs", "eta", "time_budget", "downstream")}
 FLAGS.update({"extra_specs": "--spec", "slices": "--suite", "weights_dir": "--weights",
               "out_dir": "--out", "fmt": "--format", "max_bytes": "--max-memory"})
 

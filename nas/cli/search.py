@@ -88,6 +88,7 @@ def cmd_search(args) -> int:
              "extra_specs": read_specs(args.spec, "--spec") if args.spec else None,
              "strategy": args.strategy, "population": args.population,
              "sample_size": args.sample_size, "features": args.features,
+             "downstream": args.downstream,
              "fidelity": args.fidelity, "eta": args.eta, "time_budget": args.time_budget,
              "rungs": parse_rungs(args.rungs) if args.rungs else None, **date_options(args),
              "max_memory": max_memory(args.max_memory) if args.max_memory else None}
@@ -200,6 +201,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--features", default=None,
                    help="probe features: repr (default, TS2Vec protocol) or repr+raw (the "
                         "representation next to the raw lookback window, one Ridge)")
+    p.add_argument("--downstream", default=None,
+                   help="objective: probe (default; Ridge forecasting probe, TS2Vec protocol) "
+                        "or fsnet (FSNet's cumulative online MSE over the validation split "
+                        "after warm-up on train, the encoder as its pretrained backbone)")
     p.add_argument("--fidelity", default=None,
                    help="none (default: every trial at --profile) or asha (asynchronous "
                         "successive halving over training iterations, see --rungs, --eta)")

@@ -12,15 +12,16 @@ from search_spaces import learner
 from search_spaces.learner.trainer import DEPRECATED_PROFILES
 
 from .evaluate import LOAD_OPTIONS
+from .forecast import check_downstream
 from .memory import default_max_bytes
 from .store import DB_NAME, RunStore
 from .strategies import STRATEGY_DEFAULTS, check_fidelity, check_strategy
 
 #: Config keys that define a run (a resumed run must not change them).
 PLAN_KEYS = ("data", "data_dir", "target", "univariate", "horizons", "trials", "profile", "seed",
-             "extra_specs", "features") + LOAD_OPTIONS
+             "extra_specs", "features", "downstream") + LOAD_OPTIONS
 DEFAULTS = {"data_dir": None, "target": None, "univariate": False, "horizons": [24, 48],
-            "extra_specs": [], "features": "repr",
+            "extra_specs": [], "features": "repr", "downstream": "probe",
             "profile": "small", "seed": 0, "workers": 1, "cpus_per_trial": 1,
             "trial_timeout": None, "max_retries": 3, "address": None,
             "sort_dates": False, "dedupe": False, "date_format": None, "max_memory": None,
@@ -99,6 +100,7 @@ def check_config(config: dict) -> dict:
         _positive_int(config, key)
     resolve_profile(config["profile"])
     check_features(config["features"])
+    check_downstream(config)
     check_strategy(config["strategy"], config["population"], config["sample_size"])
     check_fidelity(config["fidelity"], config["rungs"], config["eta"])
     for key in ("trial_timeout", "time_budget"):

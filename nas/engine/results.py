@@ -23,6 +23,7 @@ from .evaluate import (  # noqa: E402
     random_encoder_probe,
     reference_rows,
 )
+from .forecast import online_reference_rows, random_online  # noqa: E402
 from .store import RunStore  # noqa: E402
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
@@ -82,14 +83,17 @@ GAIN_TOP = 3
 
 
 def training_gains(board: list, task, horizons, features: str = "repr",
-                   top: int = GAIN_TOP) -> dict:
+                   top: int = GAIN_TOP, downstream: str = "probe") -> dict:
     """The training gain of the :func:`gain_rows`: ``{trial: {"random_val_mse", "gain"}}``
     (keys are str), ``gain`` = validation MSE of the spec's encoder at its random
-    initialisation (same seed) minus the trained one's (> 0: training helped)."""
+    initialisation (same seed) minus the trained one's (> 0: training helped); with
+    ``downstream="fsnet"`` both are online validation MSEs of FSNet over the encoder."""
     out = {}
     for r in gain_rows(board, top):
-        random = random_encoder_probe(r["spec"], task, horizons, r["seed"],
-                                      features=features)["val_mse"]
+        random = (random_online(r["spec"], task, horizons, r["seed"])["val_mse"]
+                  if downstream == "fsnet" else
+                  random_encoder_probe(r["spec"], task, horizons, r["seed"],
+                                       features=features)["val_mse"])
         out[str(r["trial"])] = {"random_val_mse": random, "gain": random - r["val_mse"]}
     return out
 
@@ -108,10 +112,19 @@ def reference_tests(spec: dict, task, config: dict) -> dict:
     """Test metrics of the reference rows for ``best_test.json``: per horizon (str),
     ``{"raw_lookback": metrics, "random_encoder": metrics}`` (the best spec's encoder at its
     random initialisation, the run's seed and probe features)."""
-    refs = reference_rows(spec, task, config["horizons"], config["seed"], test=True,
-                          features=config.get("features", "repr"))
+    refs = _reference_rows(spec, task, config, test=True)
     return {str(h): {name: refs[name]["horizons"][h]["test"] for name in refs}
             for h in config["horizons"]}
+
+
+def _reference_rows(spec: dict, task, config: dict, test: bool = False) -> dict:
+    """The reference rows of the run's objective: the probe's
+    (:func:`~nas.engine.evaluate.reference_rows`) or, with ``downstream`` fsnet, the online
+    ones (:func:`~nas.engine.forecast.online_reference_rows`)."""
+    if config.get("downstream", "probe") == "fsnet":
+        return online_reference_rows(spec, task, config["horizons"], config["seed"], test)
+    return reference_rows(spec, task, config["horizons"], config["seed"], test=test,
+                          features=config.get("features", "repr"))
 
 
 def plot_best_so_far(rows: list, path: Path) -> None:
@@ -180,11 +193,10 @@ def finalize(runner) -> dict:
     board = leaderboard(rows)
     refs = _cached(run_dir / "references.json", lambda: {
         k: {"val_mse": v["val_mse"], "horizons": {str(h): r for h, r in v["horizons"].items()}}
-        for k, v in reference_rows(ss.preset("ts2vec"), task, config["horizons"],
-                                   config["seed"],
-                                   features=config.get("features", "repr")).items()})
+        for k, v in _reference_rows(ss.preset("ts2vec"), task, config).items()})
     gains = _cached(run_dir / "training_gain.json", lambda: training_gains(
-        board, task, config["horizons"], config.get("features", "repr")),
+        board, task, config["horizons"], config.get("features", "repr"),
+        downstream=config.get("downstream", "probe")),
         fresh=lambda v: set(v) == {str(r["trial"]) for r in gain_rows(board)})
     summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(rows),
                "n_failed": sum(r["status"] != "ok" for r in rows), "references": refs,

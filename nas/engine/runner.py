@@ -31,6 +31,7 @@ from .config import (  # noqa: F401 - the config names re-exported (callers, tes
     resolve_profile,
 )
 from .evaluate import load_options, prepare
+from .forecast import online_search_task
 from .lock import RunLock
 from .store import RunStore
 from .strategies import (  # noqa: F401 - plan_specs re-exported
@@ -112,6 +113,8 @@ class Search:
             return ray.put(oom)
         if c.get("features", "repr") != "repr":  # a custom trial_fn need not know the option
             kwargs.setdefault("features", c["features"])
+        if c.get("downstream", "probe") != "probe":
+            kwargs.setdefault("downstream", c["downstream"])
         return self.remote.options(memory=need).remote(
             index, spec, ln["task_ref"], ln["horizons"], profile, ln["seed"],
             c["cpus_per_trial"], test, ln["probe_stride"], **kwargs)
@@ -262,8 +265,9 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
 
     given = current_names(config, warn=True)
     config = check_config(merge_stored(run_dir, given, resume))
-    task = prepare(config["data"], config["data_dir"], config["target"],
-                   config["univariate"], config["horizons"], **load_options(config))
+    task = (online_search_task(config) if config["downstream"] == "fsnet" else
+            prepare(config["data"], config["data_dir"], config["target"],
+                    config["univariate"], config["horizons"], **load_options(config)))
     strategy = with_fidelity(
         make_strategy(config["strategy"], config["trials"], config["seed"], len(task.inputs) > 1,
                       config["extra_specs"], config["population"], config["sample_size"],

@@ -16,6 +16,7 @@ import downstream as ds
 import search_spaces as ss
 
 from .evaluate import train_and_probe
+from .forecast import train_and_online
 from .memory import estimate_trial_bytes, gib
 
 PACKAGES = ("ctsnas", "torch", "numpy", "scikit-learn", "pandas", "ray")
@@ -46,9 +47,12 @@ def node_name() -> str:
 
 def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed: int,
               threads: int = 1, test: bool = False, probe_stride: int = 1,
-              features: str = "repr") -> dict:
+              features: str = "repr", downstream: str = "probe") -> dict:
     """Train and probe one spec (probe ``features``: ``repr`` or ``repr+raw``, see
-    :func:`downstream.probe_encoder`); never raises for a failing or diverging spec.
+    :func:`downstream.probe_encoder`), or with ``downstream="fsnet"`` score its encoder as
+    the FSNet backbone by the online validation MSE
+    (:func:`~nas.engine.forecast.train_and_online`); never raises for a failing or diverging
+    spec.
 
     Returns a run-store row: ``status`` is "ok", "degenerate" (trained and probed, but the
     loss curve shows nothing was learned: :func:`~nas.engine.evaluate.is_degenerate`; it
@@ -66,9 +70,13 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
     row = {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
            "node": node_name(), "versions": package_versions(), "error": None}
     try:
-        model, result = train_and_probe(spec, ds.ForecastTask(**task), horizons, profile, seed,
-                                        test=test, probe_stride=probe_stride,
-                                        features=features)
+        if downstream == "fsnet":
+            model, result = train_and_online(spec, ds.ForecastTask(**task), horizons, profile,
+                                             seed, test=test)
+        else:
+            model, result = train_and_probe(spec, ds.ForecastTask(**task), horizons, profile,
+                                            seed, test=test, probe_stride=probe_stride,
+                                            features=features)
         row["n_params"] = result["train"]["n_params"]
         if result["status"] == "ok":
             degenerate = result["train"]["degenerate"]
@@ -80,8 +88,8 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
             if test:
                 row["encoder"] = model.to_bytes()
         else:
-            row.update(status="diverged", error="non-finite loss at iteration "
-                       f"{result['train']['n_iters']}")
+            row.update(status="diverged", error=result.get("error") or "non-finite loss at "
+                       f"iteration {result['train']['n_iters']}")
     except MemoryError as exc:
         row.update(status="out_of_memory", error=f"MemoryError: {exc}"[:4000])
     except Exception:  # noqa: BLE001 - any trial error is recorded, the search goes on

@@ -1,0 +1,127 @@
+"""``ctsnas forecast`` and ``ctsnas search --downstream fsnet`` end to end, on a short real
+series: the first 400 weeks of the embedded Mauna Loa CO2 series as a CSV, its missing weeks
+interpolated (online split 20% / 5% / 75%: 80 / 20 / 300 rows), lookback 60, H = 4, at most
+one warm-up epoch."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+
+import downstream as ds
+import search_spaces as ss
+from nas.cli import main
+from nas.engine.store import RunStore
+from search_spaces.learner import ContrastiveLearner
+
+
+@pytest.fixture(scope="module")
+def co2_csv(tmp_path_factory):
+    series = ds.load("co2")
+    frame = pd.DataFrame({"date": series.dates[:400], "co2": series.values[:400, 0]})
+    frame["co2"] = frame["co2"].interpolate(limit_direction="both")
+    path = tmp_path_factory.mktemp("data") / "co2_400.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def forecast(capsys, *argv):
+    code = main(["forecast", "--quiet", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_forecast_prints_metrics_beside_references_and_writes_the_curve(co2_csv, tmp_path,
+                                                                        capsys):
+    png = tmp_path / "curve.png"
+    code, out, _ = forecast(capsys, "--model", "nomem", "--data", co2_csv, "--horizon", 4,
+                            "--epochs", 1, "--curve", png, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["model"] == "nomem" and result["backbone"] == "untrained ts2vec"
+    assert result["n_samples"] == 300 - 4 + 1 and result["label_delay"] is True
+    assert math.isfinite(result["mse"]) and math.isfinite(result["mae"])
+    assert math.isclose(result["curve"][-1][1], result["mse"], rel_tol=1e-9)
+    assert result["curve"][-1][0] == result["n_samples"]
+    refs = result["references"]
+    assert refs["raw_ridge"]["n_samples"] == refs["last_value"]["n_samples"] == 297
+    assert png.stat().st_size > 1000 and result["curve_png"] == str(png)
+
+
+def test_a_saved_encoder_is_the_pretrained_backbone_and_must_match_the_inputs(co2_csv, tmp_path,
+                                                                             capsys):
+    good, bad = tmp_path / "good.pt", tmp_path / "bad.pt"
+    ContrastiveLearner(ss.preset("ts2vec"), 8, seed=3).save(good)  # 7 calendar + 1 variable
+    ContrastiveLearner(ss.preset("ts2vec"), 3, seed=3).save(bad)
+    code, out, _ = forecast(capsys, "--model", "ogd", "--data", co2_csv, "--horizon", 4,
+                            "--epochs", 0, "--encoder", good, "--split", "val", "--curve",
+                            tmp_path / "c.png")
+    assert code == 0
+    assert "ogd over the pretrained good.pt backbone" in out
+    assert "raw Ridge (static)" in out and "last value" in out
+    code, _, err = forecast(capsys, "--model", "ogd", "--data", co2_csv, "--horizon", 4,
+                            "--encoder", bad)
+    assert code == 2 and err.startswith("ctsnas: error: --encoder: ") and "takes 3 input" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "fsnett"], "--model: got 'fsnett'; allowed: ['fsnet', 'fsnet-index'"),
+    (["--model", "ogd", "--memory-read", "index"], "--memory-read: got 'index' for model"),
+    (["--model", "fsnet", "--memory-read", "weights"], "--memory-read: got 'weights'"),
+    (["--model", "fsnet", "--horizon", "30"], "--horizon: H=30 is too long for the train"),
+    (["--model", "fsnet", "--horizon", "4", "--split", "train"], "--split: got 'train'; allowed: ['val', 'test']"),
+])
+def test_bad_forecast_input_is_one_line_exit_2(co2_csv, capsys, argv, message):
+    code, out, err = forecast(capsys, "--data", co2_csv, *argv)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_an_online_search_scores_trials_by_the_fsnet_validation_stream(co2_csv, tmp_path,
+                                                                      capsys):
+    run = tmp_path / "run"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        code = main(["search", "--data", str(co2_csv), "--downstream", "fsnet", "--trials", "1",
+                     "--profile", "smoke", "--horizons", "4", "--quiet", "--json",
+                     "--run-dir", str(run)])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    store = RunStore(run)
+    try:
+        config, rows = store.get_config(), store.trials()
+    finally:
+        store.close()
+    assert config["downstream"] == "fsnet" and rows[0]["status"] == "ok"
+    val = rows[0]["metrics"]["4"]["val"]
+    assert val["n_samples"] == 20 - 4 + 1 and math.isclose(rows[0]["val_mse"], val["mse"])
+    refs = summary["references"]
+    assert set(refs) == {"raw_lookback", "last_value", "random_encoder"}
+    assert refs["random_encoder"]["val_mse"] != rows[0]["val_mse"]
+    test = summary["best_test"]["4"]
+    assert test["test"]["n_samples"] == 297 and np.isfinite(test["test"]["mse"])
+    assert set(test["references"]) == {"raw_lookback", "last_value", "random_encoder"}
+    assert (run / "best_encoder.pt").is_file()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--univariate"], "--univariate: got True with --downstream fsnet"),
+    (["--features", "repr+raw"], "--features: got 'repr+raw' with --downstream fsnet"),
+    (["--downstream", "titans"], "--downstream: got 'titans'; allowed: ['probe', 'fsnet']"),
+])
+def test_online_search_options_are_checked_before_ray_starts(co2_csv, tmp_path, capsys,
+                                                             monkeypatch, extra, message):
+    from nas.engine import runner
+
+    monkeypatch.setattr(runner, "init_ray", lambda config: pytest.fail("Ray was started"))
+    argv = ["search", "--data", str(co2_csv), "--trials", "1", "--run-dir",
+            str(tmp_path / "r"), "--quiet"]
+    if "--downstream" not in extra:
+        argv += ["--downstream", "fsnet"]
+    assert main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
