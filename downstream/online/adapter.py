@@ -3,11 +3,11 @@
 
 Every :class:`torch.nn.Conv1d` with a kernel wider than 1 (the dilated convolutions of the
 TS2Vec encoder, and of any searched cell) is wrapped by :class:`FSNetConv1d`: the wrapped
-convolution is the slow learner; the adapter keeps a long-term (gamma 0.9) and a short-term
-(gamma' 0.3) EMA of the convolution's normalised weight gradient (Eq. 2), maps the long-term
-EMA, cut into chunks, through a controller to calibration vectors for the weights, the bias
-and the output features (Eq. 3), and smooths them with an EMA. The calibrated layer computes
-``f * conv1d(x, W * w, b_conv * b)`` (Eq. 4). With ``memory``, an
+convolution is the slow learner; the adapter (the fast learner) keeps a long-term (gamma 0.9)
+and a short-term (gamma' 0.3) EMA of the convolution's normalised weight gradient, maps the
+long-term EMA, cut into chunks, through a controller to calibration vectors for the weights,
+the bias and the output features, and smooths them with an EMA. The calibrated layer computes
+``f * conv1d(x, W * w, b_conv * b)``. With ``memory``, an
 :class:`~.memory.AssociativeMemory` is recalled whenever the two gradient EMAs disagree
 (cosine below -tau) during the online phase (Sec. 3.3).
 

@@ -9,7 +9,7 @@ temperature 0.5, top-2.
 Two read rules (``read``):
 
 - ``"attention"`` (default): ``q_old = sum_i v_i W[:, idx_i]`` over the top-2 slots, with
-  v the attention weights (Eq. 5-6 of the paper); the write is
+  v the attention weights (the paper's read, Sec. 3.3); the write is
   ``W[:, j] = normalise(tau W[:, j] + (1 - tau) q)`` for the selected slots only.
 - ``"index"``: the public FSNet code, which weights the read slots by their *indices*,
   ``q_old = W[:, idx] @ idx``, and writes ``W[:, j] = normalise(tau W[:, j] + (1 - tau)

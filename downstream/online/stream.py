@@ -109,7 +109,7 @@ class Reservoir:
 
 def _replay_loss(model, data: Windows, buffer: Reservoir, spec) -> torch.Tensor:
     """ER: alpha * MSE on replayed labels; DER++: alpha * MSE on replayed outputs plus
-    beta * MSE on other replayed labels (Buzzega et al., NeurIPS 2020, Eq. 6)."""
+    beta * MSE on other replayed labels (Buzzega et al., NeurIPS 2020, Sec. 4)."""
     ts, outs = buffer.sample(spec.replay_batch)
     if spec.replay == "er":
         return spec.alpha * masked_mse(model(data.inputs(ts)), data.labels(ts))

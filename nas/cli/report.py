@@ -98,9 +98,11 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
             + f" {'mean':>9} {'params':>9} {'seconds':>8} {'gain':>8} status")
     preset = ss.spec_hash(ss.preset("ts2vec"))
     gains = summary.get("training_gain") or {}
-    features = summary["config"].get("features", "repr")
+    objective = (f"probe features {config.get('features', 'repr')}"
+                 if config.get("downstream", "probe") == "probe" else
+                 "objective: FSNet cumulative online MSE (warm-up on train, validation stream)")
     lines = [f"{summary['n_trials']} trials, {summary['n_failed']} failed, timed out "
-             f"or degenerate; probe features {features}; run directory {summary['run_dir']}",
+             f"or degenerate; {objective}; run directory {summary['run_dir']}",
              "", "validation MSE (gain: random-init minus trained, same seed)", head]
     board = summary["leaderboard"]
     shown = board[:top] + [r for r in board[top:] if r["spec_hash"] == preset]
@@ -127,8 +129,9 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
         for h, m in sorted(summary["best_test"].items(), key=lambda item: int(item[0])):
             refs = "".join(f"; {name} MSE {r['mse']:.4f}"
                            for name, r in (m.get("references") or {}).items())
-            lines.append(f"  H={h}: MSE {m['test']['mse']:.4f}  MAE {m['test']['mae']:.4f}  "
-                         f"(raw MSE {m['test']['mse_raw']:.4g}){refs}")
+            raw = (f"  (raw MSE {m['test']['mse_raw']:.4g})" if "mse_raw" in m["test"] else "")
+            lines.append(f"  H={h}: MSE {m['test']['mse']:.4f}  MAE {m['test']['mae']:.4f}"
+                         f"{raw}{refs}")
     if "best_encoder" in summary:
         lines.append(f"  its encoder: {summary['best_encoder']} (ctsnas evaluate --encoder)")
     return "\n".join(lines)

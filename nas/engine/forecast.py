@@ -3,6 +3,7 @@ family of :mod:`downstream.online`): the backbone is a saved contrastive encoder
 or a spec's architecture (from scratch); everything else is the downstream protocol."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +130,29 @@ def online_search_task(config: dict) -> ds.ForecastTask:
     return task
 
 
-def _online_horizons(net_of, repr_dim: int, task, horizons, seed: int, test: bool) -> dict:
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch threads (None: unchanged), restoring the count after.
+    The driver of a search computes reference rows while its workers train: with torch's
+    default (all cores) the small online steps oversubscribe the cores and slow down tenfold."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _online_horizons(net_of, repr_dim: int, task, horizons, seed: int, test: bool,
+                     threads: int | None = None) -> dict:
     """FSNet over a fresh backbone per horizon and split: {"horizons": {H: {"val", ["test"]}},
     "val_mse": mean over H} as the probe reports it; ``net_of()`` builds the backbone."""
+    with torch_threads(threads):
+        return _online_runs(net_of, repr_dim, task, horizons, seed, test)
+
+
+def _online_runs(net_of, repr_dim: int, task, horizons, seed: int, test: bool) -> dict:
     out = {}
     for h in horizons:
         out[h] = {}
@@ -168,11 +189,11 @@ def train_and_online(spec: dict, task: ds.ForecastTask, horizons, profile="small
 
 
 def online_reference_rows(spec: dict, task: ds.ForecastTask, horizons, seed: int = 0,
-                          test: bool = False) -> dict:
+                          test: bool = False, threads: int | None = None) -> dict:
     """Reference rows of an online search, shaped as
     :func:`~nas.engine.evaluate.reference_rows`: ``raw_lookback`` (a static Ridge on the raw
     window), ``last_value`` (persistence) and ``random_encoder`` (``spec``'s architecture
-    untrained, seed ``seed``, as the FSNet backbone)."""
+    untrained, seed ``seed``, as the FSNet backbone), computed with ``threads`` torch threads."""
     rows = {"raw_lookback": {}, "last_value": {}}
     for h in horizons:
         for split in ("val", "test") if test else ("val",):
@@ -182,13 +203,13 @@ def online_reference_rows(spec: dict, task: ds.ForecastTask, horizons, seed: int
     out = {name: {"horizons": by_h,
                   "val_mse": float(np.mean([by_h[h]["val"]["mse"] for h in by_h]))}
            for name, by_h in rows.items()}
-    out["random_encoder"] = random_online(spec, task, horizons, seed, test)
+    out["random_encoder"] = random_online(spec, task, horizons, seed, test, threads)
     return out
 
 
 def random_online(spec: dict, task: ds.ForecastTask, horizons, seed: int = 0,
-                  test: bool = False) -> dict:
+                  test: bool = False, threads: int | None = None) -> dict:
     """``spec``'s encoder at its random initialisation (seed ``seed``) as the FSNet backbone,
     scored as :func:`train_and_online` scores a trained one."""
     return _online_horizons(lambda: backbone(task.x.shape[1], None, None, seed, spec)[0],
-                            spec["Encoder"]["repr_dim"], task, horizons, seed, test)
+                            spec["Encoder"]["repr_dim"], task, horizons, seed, test, threads)

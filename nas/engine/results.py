@@ -83,14 +83,15 @@ GAIN_TOP = 3
 
 
 def training_gains(board: list, task, horizons, features: str = "repr",
-                   top: int = GAIN_TOP, downstream: str = "probe") -> dict:
+                   top: int = GAIN_TOP, downstream: str = "probe", threads: int = 1) -> dict:
     """The training gain of the :func:`gain_rows`: ``{trial: {"random_val_mse", "gain"}}``
     (keys are str), ``gain`` = validation MSE of the spec's encoder at its random
     initialisation (same seed) minus the trained one's (> 0: training helped); with
-    ``downstream="fsnet"`` both are online validation MSEs of FSNet over the encoder."""
+    ``downstream="fsnet"`` both are online validation MSEs of FSNet over the encoder (run with
+    ``threads`` torch threads)."""
     out = {}
     for r in gain_rows(board, top):
-        random = (random_online(r["spec"], task, horizons, r["seed"])["val_mse"]
+        random = (random_online(r["spec"], task, horizons, r["seed"], threads=threads)["val_mse"]
                   if downstream == "fsnet" else
                   random_encoder_probe(r["spec"], task, horizons, r["seed"],
                                        features=features)["val_mse"])
@@ -122,7 +123,8 @@ def _reference_rows(spec: dict, task, config: dict, test: bool = False) -> dict:
     (:func:`~nas.engine.evaluate.reference_rows`) or, with ``downstream`` fsnet, the online
     ones (:func:`~nas.engine.forecast.online_reference_rows`)."""
     if config.get("downstream", "probe") == "fsnet":
-        return online_reference_rows(spec, task, config["horizons"], config["seed"], test)
+        return online_reference_rows(spec, task, config["horizons"], config["seed"], test,
+                                     config["cpus_per_trial"])
     return reference_rows(spec, task, config["horizons"], config["seed"], test=test,
                           features=config.get("features", "repr"))
 
@@ -196,7 +198,7 @@ def finalize(runner) -> dict:
         for k, v in _reference_rows(ss.preset("ts2vec"), task, config).items()})
     gains = _cached(run_dir / "training_gain.json", lambda: training_gains(
         board, task, config["horizons"], config.get("features", "repr"),
-        downstream=config.get("downstream", "probe")),
+        downstream=config.get("downstream", "probe"), threads=config["cpus_per_trial"]),
         fresh=lambda v: set(v) == {str(r["trial"]) for r in gain_rows(board)})
     summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(rows),
                "n_failed": sum(r["status"] != "ok" for r in rows), "references": refs,

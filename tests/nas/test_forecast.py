@@ -15,6 +15,7 @@ import ray
 import downstream as ds
 import search_spaces as ss
 from nas.cli import main
+from nas.cli.report import format_leaderboard
 from nas.engine.store import RunStore
 from search_spaces.learner import ContrastiveLearner
 
@@ -107,6 +108,9 @@ def test_an_online_search_scores_trials_by_the_fsnet_validation_stream(co2_csv, 
     assert test["test"]["n_samples"] == 297 and np.isfinite(test["test"]["mse"])
     assert set(test["references"]) == {"raw_lookback", "last_value", "random_encoder"}
     assert (run / "best_encoder.pt").is_file()
+    text = format_leaderboard(summary)
+    assert "objective: FSNet cumulative online MSE" in text and "last_value" in text
+    assert f"H=4: MSE {test['test']['mse']:.4f}" in text
 
 
 @pytest.mark.parametrize("extra,message", [
