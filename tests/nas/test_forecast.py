@@ -40,16 +40,16 @@ def test_forecast_prints_metrics_beside_references_and_writes_the_curve(co2_csv,
                                                                         capsys):
     png = tmp_path / "curve.png"
     code, out, _ = forecast(capsys, "--model", "nomem", "--data", co2_csv, "--horizon", 4,
-                            "--epochs", 1, "--curve", png, "--json")
+                            "--epochs", 1, "--split", "val", "--curve", png, "--json")
     assert code == 0
     result = json.loads(out)
     assert result["model"] == "nomem" and result["backbone"] == "untrained ts2vec"
-    assert result["n_samples"] == 300 - 4 + 1 and result["label_delay"] is True
+    assert result["n_samples"] == 20 - 4 + 1 and result["label_delay"] is True
     assert math.isfinite(result["mse"]) and math.isfinite(result["mae"])
     assert math.isclose(result["curve"][-1][1], result["mse"], rel_tol=1e-9)
     assert result["curve"][-1][0] == result["n_samples"]
     refs = result["references"]
-    assert refs["raw_ridge"]["n_samples"] == refs["last_value"]["n_samples"] == 297
+    assert refs["raw_ridge"]["n_samples"] == refs["last_value"]["n_samples"] == 17
     assert png.stat().st_size > 1000 and result["curve_png"] == str(png)
 
 
@@ -74,7 +74,8 @@ def test_a_saved_encoder_is_the_pretrained_backbone_and_must_match_the_inputs(co
     (["--model", "ogd", "--memory-read", "index"], "--memory-read: got 'index' for model"),
     (["--model", "fsnet", "--memory-read", "weights"], "--memory-read: got 'weights'"),
     (["--model", "fsnet", "--horizon", "30"], "--horizon: H=30 is too long for the train"),
-    (["--model", "fsnet", "--horizon", "4", "--split", "train"], "--split: got 'train'; allowed: ['val', 'test']"),
+    (["--model", "fsnet", "--horizon", "4", "--split", "train"],
+     "--split: got 'train'; allowed: ['val', 'test']"),
 ])
 def test_bad_forecast_input_is_one_line_exit_2(co2_csv, capsys, argv, message):
     code, out, err = forecast(capsys, "--data", co2_csv, *argv)
