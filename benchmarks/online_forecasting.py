@@ -6,7 +6,10 @@ Units (data, H, model), run in this order: ETTh2 at H = 24, 1, 48 for all six va
 er, derpp), then ETTm1 at H = 24 for fsnet, nomem and ogd. Backbone: the TS2Vec encoder
 (``--arch ts2vec``) from scratch, as in the paper; warm-up 6 epochs on 4 months, then the
 15-month test stream with batch size 1 and the label delay (no update before a label is
-complete).
+complete). ``MODEL/immediate`` units (ETTh2 H = 24, fsnet and ogd) update right after each
+prediction, as the FSNet code does, to show what its H-1-step look-ahead is worth. The report
+adds two reference rows computed on the same samples: a static Ridge on the raw window and
+the last value.
 
     python benchmarks/online_forecasting.py                      # all units, then the report
     python benchmarks/online_forecasting.py --shard 1/2          # two processes side by side
@@ -39,6 +42,7 @@ from nas.engine.results import write_json  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 SIX = ("fsnet", "fsnet-index", "nomem", "ogd", "er", "derpp")
 UNITS = ([("ETTh2", h, m) for h in (24, 1, 48) for m in SIX]
+         + [("ETTh2", 24, m + "/immediate") for m in ("fsnet", "ogd")]
          + [("ETTm1", 24, m) for m in ("fsnet", "nomem", "ogd")])
 DRY_UNITS = [("co2", 4, m) for m in ("fsnet", "ogd")]
 #: Published MSE at H = 1 / 24 / 48 (FSNet paper Table 2; OneNet paper Table 2).
@@ -69,13 +73,15 @@ def record(path: Path, unit, row: dict) -> None:
 
 def run_unit(unit, epochs: int, path: Path) -> None:
     data, horizon, model = unit
+    model, _, mode = model.partition("/")
     start, cpu = time.perf_counter(), time.process_time()
 
     def progress(done, total):
         print(f"  {key(unit)}: {done}/{total} samples, {time.perf_counter() - start:.0f} s",
               flush=True)
 
-    out = run_forecast(data, model, horizon, arch="ts2vec", epochs=epochs, progress=progress)
+    out = run_forecast(data, model, horizon, arch="ts2vec", epochs=epochs, progress=progress,
+                       label_delay=mode != "immediate")
     out.update(cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - start,
                torch_threads=torch.get_num_threads())
     record(path, unit, out)
@@ -84,16 +90,39 @@ def run_unit(unit, epochs: int, path: Path) -> None:
           f"memory recalls", flush=True)
 
 
+def references(path: Path) -> dict:
+    """Static raw Ridge and last-value rows per dataset and horizon (seconds; cached)."""
+    from downstream.online.protocol import reference_rows
+    from nas.engine.forecast import load_online_task
+
+    results = load(path)
+    refs = results.setdefault("references", {})
+    for k in results["units"]:
+        data, h = k.split("/")[0], int(k.split("/")[1][1:])
+        if f"{data}/H{h}" not in refs:
+            refs[f"{data}/H{h}"] = reference_rows(load_online_task(data, None, h), h)
+    with FileLock(str(path) + ".lock"):
+        fresh = load(path)
+        fresh["references"] = refs
+        write_json(fresh, path)
+    return refs
+
+
 def report(path: Path) -> str:
+    refs = references(path)
     units = load(path)["units"]
     lines = []
     for data in ("ETTh2", "ETTm1", "co2"):
-        rows = {k.split("/")[2]: {} for k in units if k.startswith(data + "/")}
+        rows = {k.split("/", 2)[2]: {} for k in units if k.startswith(data + "/")}
         if not rows:
             continue
         for k, r in units.items():
             if k.startswith(data + "/"):
-                rows[k.split("/")[2]][r["horizon"]] = r
+                rows[k.split("/", 2)[2]][r["horizon"]] = r
+        for name in ("raw_ridge", "last_value"):
+            rows[f"reference: {name.replace('_', ' ')}"] = {
+                int(k.split("/H")[1]): {**v[name], "seconds_per_sample": 0.0}
+                for k, v in refs.items() if k.startswith(data + "/")}
         hs = sorted({h for by_h in rows.values() for h in by_h} | ({1, 24, 48} if data in
                                                                     ANCHORS else set()))
         lines += [f"\n### {data}: cumulative MSE / MAE over the test stream (ours, label "
@@ -103,7 +132,8 @@ def report(path: Path) -> str:
             cells = [f"{by_h[h]['mse']:.3f} / {by_h[h]['mae']:.3f}" if h in by_h else "-"
                      for h in hs]
             speed = max(r["seconds_per_sample"] for r in by_h.values()) * 1e3
-            lines.append(f"| {model} | " + " | ".join(cells) + f" | {speed:.0f} |")
+            speed = f"{speed:.0f}" if speed else ""
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {speed} |")
         for name, figs in ANCHORS.get(data, {}).items():
             lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in figs) + " | |")
     return "\n".join(lines)

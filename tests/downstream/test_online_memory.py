@@ -21,12 +21,7 @@ DIM, SLOTS, TAU = 28, 32, 0.75
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _memory(read: str = "attention", seed: int = 0) -> AssociativeMemory:

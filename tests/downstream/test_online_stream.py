@@ -28,12 +28,7 @@ CUT = 220  # rows >= CUT are rewritten in the leakage check
 STREAM = (150, 300)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyEncoder(nn.Module):
