@@ -155,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(RESULTS / "online_forecasting.json"))
     parser.add_argument("--shard", default="1/1", help="i/n: run every n-th unit from the i-th")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated unit keys, e.g. ETTh2/H24/ogd/immediate")
     parser.add_argument("--report", action="store_true", help="tables and PNG only")
     parser.add_argument("--dry-run", action="store_true", help="co2, 1 warm-up epoch")
     args = parser.parse_args()
@@ -163,6 +165,8 @@ def main() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     i, n = (int(v) for v in args.shard.split("/"))
     units = DRY_UNITS if args.dry_run else UNITS
+    if args.only:
+        units = [u for u in units if key(u) in args.only.split(",")]
     if not args.report:
         done = load(path)["units"]
         for unit in units[i - 1::n]:
