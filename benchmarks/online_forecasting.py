@@ -104,6 +104,8 @@ def references(path: Path) -> dict:
     with FileLock(str(path) + ".lock"):
         fresh = load(path)
         fresh["references"] = refs
+        for row in fresh["units"].values():  # 4 significant digits keep the file small
+            row["curve"] = [[s, float(f"{v:.4g}")] for s, v in row["curve"]]
         write_json(fresh, path)
     return refs
 
