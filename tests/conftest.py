@@ -54,3 +54,12 @@ def data_dir() -> Path:
     if not ETTH1.is_file():
         pytest.skip(f"datasets not found at {DATA_DIR}; set CTSNAS_DATA_DIR to the datasets folder")
     return DATA_DIR
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (small online steps), restoring the count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

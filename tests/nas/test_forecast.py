@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import ray
+import torch
 
 import downstream as ds
 import search_spaces as ss
@@ -130,3 +131,32 @@ def test_online_search_options_are_checked_before_ray_starts(co2_csv, tmp_path, 
         argv += ["--downstream", "fsnet"]
     assert main([*argv, *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_fsnet_adapts_every_convolution_of_a_searched_cell_and_updates_the_rest(etth1):
+    """A cell with gated_tcn (kernel-2 convs), a spatial op and ts2vec_conv, node layout (C=3):
+    each conv with kernel > 1 gets an adapter (2 per gated_tcn, 2 per ts2vec_conv, 2 in the
+    output block), the graph op stays plain and still learns online."""
+    from downstream.online import FSNetConv1d, OnlineForecaster, Windows, run_stream, variant
+    from downstream.online import warm_up
+    from search_spaces.learner import build_model
+
+    spec = ss.preset("ts2vec")
+    spec["Encoder"].update(steps=2, layers=2, hidden=32, repr_dim=64, cell=[
+        [0, "gated_tcn"], [0, "diffusion_gcn"], [1, "ts2vec_conv"]])
+    ss.validate(spec)
+    torch.manual_seed(0)
+    encoder = build_model(spec, 3)
+    assert encoder.node_layout
+    model = OnlineForecaster(encoder, 64, 3, 4, variant("fsnet"))
+    layers = [m for m in model.modules() if isinstance(m, FSNetConv1d)]
+    assert len(layers) == 2 * 2 + 2 * 2 + 2
+    gcn = next(m for m in model.modules() if type(m).__name__ == "DiffusionGCN")
+    before = {k: v.clone() for k, v in gcn.state_dict().items()}
+    data = Windows(etth1[:400, :3], etth1[:400, :3], lookback=24, horizon=4)
+    optimizer, losses = warm_up(model, data, (0, 200), epochs=1)
+    result = run_stream(model, optimizer, data, (200, 400))
+    assert np.isfinite(result.mse) and result.n_samples == 200 - 4 + 1
+    assert any(not torch.equal(v, gcn.state_dict()[k]) for k, v in before.items())
+    assert all(layer.g_long.abs().sum() > 0 for layer in layers)
