@@ -1,6 +1,6 @@
 """``ctsnas forecast`` and ``ctsnas search --downstream fsnet`` end to end, on a short real
-series: the first 400 weeks of the embedded Mauna Loa CO2 series as a CSV, its missing weeks
-interpolated (online split 20% / 5% / 75%: 80 / 20 / 300 rows), lookback 60, H = 4, at most
+series: the first 340 weeks of the embedded Mauna Loa CO2 series as a CSV, its missing weeks
+interpolated (online split 20% / 5% / 75%: 68 / 17 / 255 rows), lookback 60, H = 4, at most
 one warm-up epoch."""
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from search_spaces.learner import ContrastiveLearner
 @pytest.fixture(scope="module")
 def co2_csv(tmp_path_factory):
     series = ds.load("co2")
-    frame = pd.DataFrame({"date": series.dates[:400], "co2": series.values[:400, 0]})
+    frame = pd.DataFrame({"date": series.dates[:340], "co2": series.values[:340, 0]})
     frame["co2"] = frame["co2"].interpolate(limit_direction="both")
-    path = tmp_path_factory.mktemp("data") / "co2_400.csv"
+    path = tmp_path_factory.mktemp("data") / "co2_340.csv"
     frame.to_csv(path, index=False)
     return path
 
@@ -45,12 +45,12 @@ def test_forecast_prints_metrics_beside_references_and_writes_the_curve(co2_csv,
     assert code == 0
     result = json.loads(out)
     assert result["model"] == "nomem" and result["backbone"] == "untrained ts2vec"
-    assert result["n_samples"] == 20 - 4 + 1 and result["label_delay"] is True
+    assert result["n_samples"] == 17 - 4 + 1 and result["label_delay"] is True
     assert math.isfinite(result["mse"]) and math.isfinite(result["mae"])
     assert math.isclose(result["curve"][-1][1], result["mse"], rel_tol=1e-9)
     assert result["curve"][-1][0] == result["n_samples"]
     refs = result["references"]
-    assert refs["raw_ridge"]["n_samples"] == refs["last_value"]["n_samples"] == 17
+    assert refs["raw_ridge"]["n_samples"] == refs["last_value"]["n_samples"] == 14
     assert png.stat().st_size > 1000 and result["curve_png"] == str(png)
 
 
@@ -74,7 +74,7 @@ def test_a_saved_encoder_is_the_pretrained_backbone_and_must_match_the_inputs(co
     (["--model", "fsnett"], "--model: got 'fsnett'; allowed: ['fsnet', 'fsnet-index'"),
     (["--model", "ogd", "--memory-read", "index"], "--memory-read: got 'index' for model"),
     (["--model", "fsnet", "--memory-read", "weights"], "--memory-read: got 'weights'"),
-    (["--model", "fsnet", "--horizon", "30"], "--horizon: H=30 is too long for the train"),
+    (["--model", "fsnet", "--horizon", "10"], "--horizon: H=10 is too long for the train"),
     (["--model", "fsnet", "--horizon", "4", "--split", "train"],
      "--split: got 'train'; allowed: ['val', 'test']"),
 ])
@@ -102,12 +102,12 @@ def test_an_online_search_scores_trials_by_the_fsnet_validation_stream(co2_csv, 
         store.close()
     assert config["downstream"] == "fsnet" and rows[0]["status"] == "ok"
     val = rows[0]["metrics"]["4"]["val"]
-    assert val["n_samples"] == 20 - 4 + 1 and math.isclose(rows[0]["val_mse"], val["mse"])
+    assert val["n_samples"] == 17 - 4 + 1 and math.isclose(rows[0]["val_mse"], val["mse"])
     refs = summary["references"]
     assert set(refs) == {"raw_lookback", "last_value", "random_encoder"}
     assert refs["random_encoder"]["val_mse"] != rows[0]["val_mse"]
     test = summary["best_test"]["4"]
-    assert test["test"]["n_samples"] == 297 and np.isfinite(test["test"]["mse"])
+    assert test["test"]["n_samples"] == 255 - 4 + 1 and np.isfinite(test["test"]["mse"])
     assert set(test["references"]) == {"raw_lookback", "last_value", "random_encoder"}
     assert (run / "best_encoder.pt").is_file()
     text = format_leaderboard(summary)

@@ -121,6 +121,7 @@ def test_resume_without_flag_and_changed_plan_are_refused(tmp_path, capsys):
     assert code == 2 and "--run-dir: " in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 19 s; the CLI's deprecated --budget is checked in the default run below
 def test_a_run_written_with_the_former_names_resumes_and_shows(tmp_path, capsys):
     """Runs stored ``budget`` (now ``trials``) and could use profile ``seed`` (now ``screen``)."""
     run = tmp_path / "run"
