@@ -141,7 +141,8 @@ def reference_rows(task: ForecastTask, horizon: int, split: str = "test",
 
 
 def plot_curves(curves: dict, path, title: str = "cumulative MSE") -> None:
-    """Write a PNG of cumulative-MSE curves ({label: (n,) array}) to ``path``."""
+    """Write a PNG of cumulative-MSE curves to ``path``: {label: (n,) array of every step, or
+    [[step, value], ...] pairs of a thinned curve}."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,7 +150,10 @@ def plot_curves(curves: dict, path, title: str = "cumulative MSE") -> None:
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for label, curve in curves.items():
-        ax.plot(np.arange(1, len(curve) + 1), curve, label=label, linewidth=1.2)
+        curve = np.asarray(curve, dtype=float)
+        steps, values = ((curve[:, 0], curve[:, 1]) if curve.ndim == 2 else
+                         (np.arange(1, len(curve) + 1), curve))
+        ax.plot(steps, values, label=label, linewidth=1.2)
     ax.set_xlabel("online step")
     ax.set_ylabel("cumulative MSE (standardised)")
     ax.set_title(title)
