@@ -143,7 +143,8 @@ def report(path: Path) -> str:
                      if "/" in model else model)
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {speed} |")
         for name, figs in ANCHORS.get(data, {}).items():
-            lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in figs) + " | |")
+            lines.append(f"| published: {name} | " + " | ".join(f"{v:.3f}" for v in figs)
+                         + " | |")
     return "\n".join(lines)
 
 
