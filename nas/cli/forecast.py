@@ -24,9 +24,7 @@ def _progress(quiet: bool):
 
 
 def cmd_forecast(args) -> int:
-    from downstream.online.protocol import reference_rows
-
-    from ..engine.forecast import load_online_task, run_forecast
+    from ..engine.forecast import run_forecast
 
     curve = args.curve or str(Path("runs") / "forecast" /
                               f"{Path(args.data).stem}-{args.model}-H{args.horizon}.png")
@@ -37,10 +35,8 @@ def cmd_forecast(args) -> int:
                            args.encoder, args.split, args.seed, args.memory_read,
                            not args.no_label_delay, args.epochs, curve, _progress(args.quiet),
                            **date_options(args))
-        task = load_online_task(args.data, args.data_dir, args.horizon, **date_options(args))
     except ValueError as exc:
         raise flag_error(exc, ONLINE_FLAGS) from None
-    out["references"] = reference_rows(task, args.horizon, args.split)
     print(json.dumps(out, indent=2) if args.json else format_forecast(out))
     return 0
 

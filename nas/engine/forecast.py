@@ -71,7 +71,8 @@ def run_forecast(data: str, model: str, horizon: int, data_dir=None, arch: str |
                  progress=None, **options) -> dict:
     """Build the backbone, warm up, stream ``split``; returns the metrics dict of
     :func:`downstream.online.evaluate_online` with ``curve`` thinned to :data:`CURVE_POINTS`
-    ``[step, cumulative MSE]`` pairs, ``backbone`` and, with ``curve_png``, the PNG path.
+    ``[step, cumulative MSE]`` pairs, ``backbone``, ``references`` (static raw Ridge and last
+    value on the same samples) and, with ``curve_png``, the PNG path.
     ``options``: :data:`~nas.engine.evaluate.LOAD_OPTIONS` of the data file.
 
     Raises:
@@ -85,7 +86,8 @@ def run_forecast(data: str, model: str, horizon: int, data_dir=None, arch: str |
                                  epochs=epochs, seed=seed, label_delay=label_delay,
                                  progress=progress)
     curve = out.pop("curve")
-    out.update(backbone=described, curve=thin(curve))
+    out.update(backbone=described, curve=thin(curve),
+               references=online.protocol.reference_rows(task, horizon, split))
     if curve_png is not None:
         Path(curve_png).parent.mkdir(parents=True, exist_ok=True)
         online.plot_curves({f"{out['model']} ({described})": curve}, curve_png,
