@@ -79,7 +79,10 @@ class FSNetConv1d(nn.Module):
 
     def calibration(self) -> torch.Tensor:
         """The calibration vector q (P,): controller output over the chunked long-term
-        gradient EMA, smoothed by an EMA (gamma' 0.3), recalled from memory when triggered."""
+        gradient EMA, smoothed by an EMA (gamma' 0.3), recalled from memory when triggered.
+        The EMA advances on forward passes with gradients (training and online updates);
+        a prediction under ``torch.no_grad`` reads it without moving it. A recall changes
+        this one pass only (the recalled q is not kept), as in the FSNet code."""
         rep = self.controller(self.g_long.view(self.n_chunks, -1))
         q = torch.cat([head(rep).reshape(-1) for head in self.heads])
         if bool(self.q_started):
