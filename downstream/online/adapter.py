@@ -42,13 +42,16 @@ class FSNetConv1d(nn.Module):
         memory: attach an :class:`AssociativeMemory` (False: the NoMem ablation).
         memory_read: ``"attention"`` or ``"index"`` (see :mod:`.memory`).
         slots, tau, temperature: memory settings (paper: 32, 0.75, 0.5).
+        memory_seed: seed of the memory's initial slots (a private generator: the global
+            torch RNG is not consumed, so FSNet and NoMem start from the same weights).
 
     Raises:
         ValueError: a grouped convolution or a padding mode other than zeros.
     """
 
     def __init__(self, conv: nn.Conv1d, memory: bool = True, memory_read: str = "attention",
-                 slots: int = 32, tau: float = 0.75, temperature: float = 0.5):
+                 slots: int = 32, tau: float = 0.75, temperature: float = 0.5,
+                 memory_seed: int = 0):
         super().__init__()
         if conv.groups != 1 or conv.padding_mode != "zeros":
             raise ValueError(f"conv: groups={conv.groups}, padding_mode={conv.padding_mode!r}; "
@@ -71,8 +74,8 @@ class FSNetConv1d(nn.Module):
         self.q_dim = sum(math.prod(s) for s in self.shapes)
         self.register_buffer("q_ema", torch.zeros(self.q_dim))
         self.register_buffer("q_started", torch.zeros((), dtype=torch.bool))
-        self.memory = (AssociativeMemory(self.q_dim, slots, tau, temperature, memory_read)
-                       if memory else None)
+        self.memory = (AssociativeMemory(self.q_dim, slots, tau, temperature, memory_read,
+                                         seed=memory_seed) if memory else None)
         self.tau = tau
         self.trigger = False
         self.n_triggers = 0
@@ -135,8 +138,8 @@ def attach_fsnet(module: nn.Module, **options) -> int:
     if not targets:
         raise ValueError("encoder: has no Conv1d with kernel > 1; allowed for FSNet: an "
                          "encoder with (dilated) convolutions, e.g. the ts2vec preset")
-    for parent, name, child in targets:
-        setattr(parent, name, FSNetConv1d(child, **options))
+    for i, (parent, name, child) in enumerate(targets):
+        setattr(parent, name, FSNetConv1d(child, memory_seed=i, **options))
     return len(targets)
 
 

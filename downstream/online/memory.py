@@ -50,6 +50,8 @@ class AssociativeMemory(nn.Module):
         temperature: softmax temperature of the slot attention (paper code: 0.5).
         read: ``"attention"`` or ``"index"`` (see the module docstring).
         top_k: slots read and written per trigger (paper: 2).
+        seed: seed of the slots' initialisation, drawn from a private generator so that a
+            model with memory starts from the same weights as its NoMem ablation.
 
     Raises:
         ValueError: a non-positive ``dim``/``slots``/``top_k`` or ``top_k > slots``, tau
@@ -57,7 +59,7 @@ class AssociativeMemory(nn.Module):
     """
 
     def __init__(self, dim: int, slots: int = 32, tau: float = 0.75, temperature: float = 0.5,
-                 read: str = "attention", top_k: int = 2):
+                 read: str = "attention", top_k: int = 2, seed: int = 0):
         super().__init__()
         if min(dim, slots, top_k) < 1 or top_k > slots:
             raise ValueError(f"memory: dim {dim}, slots {slots}, top_k {top_k}; allowed: "
@@ -67,8 +69,9 @@ class AssociativeMemory(nn.Module):
                              "0 < tau < 1 and temperature > 0")
         self.read_rule = check_read(read)
         self.tau, self.temperature, self.top_k = float(tau), float(temperature), int(top_k)
-        weight = torch.empty(dim, slots)
-        nn.init.xavier_uniform_(weight)
+        bound = (6.0 / (dim + slots)) ** 0.5  # Xavier-uniform, as the FSNet code
+        weight = torch.empty(dim, slots).uniform_(
+            -bound, bound, generator=torch.Generator().manual_seed(int(seed)))
         self.register_buffer("W", F.normalize(weight, dim=0))
 
     def attend(self, q: torch.Tensor) -> tuple:

@@ -267,3 +267,19 @@ def test_online_split_schemes():
     with pytest.raises(ValueError, match="14400"):
         ds.split_bounds("online_hour", 14399)
     assert online.online_task(ds.load("co2")).splits["train"][1] == int(2284 * 0.2)
+
+
+def test_fsnet_and_its_nomem_ablation_start_from_the_same_weights():
+    """The memory's slots come from a private generator: the global RNG stream, and so every
+    other initial weight, is the same with and without memory (a clean ablation)."""
+    models = {}
+    for name in ("fsnet", "fsnet-index", "nomem"):
+        torch.manual_seed(5)
+        models[name] = OnlineForecaster(TinyEncoder(3), D, 1, HORIZON, variant(name))
+    weights = {n: {k: v for k, v in m.state_dict().items() if ".memory." not in k}
+               for n, m in models.items()}
+    for name in ("fsnet-index", "nomem"):
+        assert weights[name].keys() == weights["fsnet"].keys()
+        assert all(torch.equal(weights[name][k], v) for k, v in weights["fsnet"].items())
+    slots = [m.W for m in models["fsnet"].modules() if isinstance(m, online.AssociativeMemory)]
+    assert len(slots) == 2 and not torch.equal(slots[0], slots[1])
