@@ -111,11 +111,16 @@ def raw_ridge_reference(task: ForecastTask, horizon: int, split: str = "test",
         fit[name] = (x[keep], y[keep])
     model, alpha = fit_ridge(*fit["train"], *fit["val"])
     x, y = _raw_windows(task, task.splits[split], horizon, lookback)
-    err = model.predict(x) - y
+    return {**_scores(model.predict(x) - y), "alpha": float(alpha)}
+
+
+def _scores(err: np.ndarray) -> dict:
+    """Per-sample MSE / MAE over the finite entries of ``err`` (n, P), averaged over the
+    samples with any: ``{"mse", "mae", "n_samples"}``."""
     scored = np.isfinite(err).any(axis=1)
     return {"mse": float(np.nanmean(np.nanmean(err[scored] ** 2, axis=1))),
             "mae": float(np.nanmean(np.nanmean(np.abs(err[scored]), axis=1))),
-            "n_samples": int(scored.sum()), "alpha": float(alpha)}
+            "n_samples": int(scored.sum())}
 
 
 def last_value_reference(task: ForecastTask, horizon: int, split: str = "test",
@@ -125,11 +130,7 @@ def last_value_reference(task: ForecastTask, horizon: int, split: str = "test",
     data = Windows(task.x, task.y, lookback, horizon)
     ts = data.starts(task.splits[split])
     pred = data.y[ts - 1].numpy()[:, None, :]
-    err = (pred - data.labels(ts).numpy()).reshape(len(ts), -1)
-    scored = np.isfinite(err).any(axis=1)
-    return {"mse": float(np.nanmean(np.nanmean(err[scored] ** 2, axis=1))),
-            "mae": float(np.nanmean(np.nanmean(np.abs(err[scored]), axis=1))),
-            "n_samples": int(scored.sum())}
+    return _scores((pred - data.labels(ts).numpy()).reshape(len(ts), -1))
 
 
 def reference_rows(task: ForecastTask, horizon: int, split: str = "test",

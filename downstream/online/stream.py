@@ -171,6 +171,7 @@ def run_stream(model, optimizer, data: Windows, bounds: tuple, batch_size: int =
     model.eval()
     start, pending = time.perf_counter(), deque()
     sq, ab, preds = np.empty(len(ts)), np.empty(len(ts)), []
+    scored = np.zeros(len(ts), dtype=bool)
     for i, t in enumerate(ts):
         t = int(t)
         if label_delay:
@@ -184,13 +185,13 @@ def run_stream(model, optimizer, data: Windows, bounds: tuple, batch_size: int =
             _update(model, optimizer, data, t, buffer, pred=pred)
         label = data.labels([t])[0]
         err = (pred.detach()[0] - label)[torch.isfinite(label)]  # a NaN prediction stays NaN
+        scored[i] = err.numel() > 0
         sq[i], ab[i] = ((float((err ** 2).mean()), float(err.abs().mean())) if err.numel()
                         else (np.nan, np.nan))
         if keep_predictions:
             preds.append(pred.detach()[0].numpy())
         if progress is not None and (i + 1) % 500 == 0:
             progress(i + 1, len(ts))
-    scored = np.array([bool(torch.isfinite(data.labels([t])).any()) for t in ts])
     curve = np.cumsum(np.where(scored, sq, 0.0)) / np.maximum(np.cumsum(scored), 1)
     return StreamResult(mse=float(sq[scored].mean()) if scored.any() else np.nan,
                         mae=float(ab[scored].mean()) if scored.any() else np.nan,
