@@ -25,7 +25,6 @@ of a unit (robust to a paused process), ``stream_seconds`` wall time. Outputs:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ from filelock import FileLock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.unitstore import load, record  # noqa: E402
 from nas.engine.forecast import run_forecast  # noqa: E402
 from nas.engine.results import write_json  # noqa: E402
 
@@ -61,17 +61,6 @@ def key(unit) -> str:
     return f"{unit[0]}/H{unit[1]}/{unit[2]}"
 
 
-def load(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {"units": {}}
-
-
-def record(path: Path, unit, row: dict) -> None:
-    with FileLock(str(path) + ".lock"):
-        results = load(path)
-        results["units"][key(unit)] = row
-        write_json(results, path)
-
-
 def run_unit(unit, epochs: int, path: Path) -> None:
     data, horizon, model = unit
     model, _, mode = model.partition("/")
@@ -85,7 +74,7 @@ def run_unit(unit, epochs: int, path: Path) -> None:
                        label_delay=mode != "immediate")
     out.update(cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - start,
                torch_threads=torch.get_num_threads())
-    record(path, unit, out)
+    record(path, key(unit), out)
     print(f"{key(unit)}: MSE {out['mse']:.4f} MAE {out['mae']:.4f} over {out['n_samples']} "
           f"samples, {out['seconds_per_sample'] * 1e3:.1f} ms/sample, {out['triggers']} "
           f"memory recalls", flush=True)

@@ -1,15 +1,18 @@
 """``ctsnas forecast``: a searched encoder as the backbone of an online forecaster (FSNet and
-its baselines NoMem, OGD, ER, DER++), on the FSNet protocol, beside its reference rows."""
+its baselines NoMem, OGD, ER, DER++) on the FSNet protocol, or as the input of Titans
+(:mod:`nas.cli.titans`), beside its reference rows."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
+from . import titans
 from .common import FLAGS, add_date_args, date_options, flag_error
 
 ONLINE_FLAGS = {**FLAGS, "model": "--model", "memory_read": "--memory-read", "split": "--split",
-                "path": "--encoder", "label_delay": "--no-label-delay"}
+                "path": "--encoder", "label_delay": "--no-label-delay", "epochs": "--epochs",
+                "threads": "--threads", "arch": "--arch", "no_label_delay": "--no-label-delay", **titans.TITANS_FLAGS}
 
 
 def _progress(quiet: bool):
@@ -24,21 +27,42 @@ def _progress(quiet: bool):
 
 
 def cmd_forecast(args) -> int:
-    from ..engine.forecast import run_forecast
-
-    curve = args.curve or str(Path("runs") / "forecast" /
-                              f"{Path(args.data).stem}-{args.model}-H{args.horizon}.png")
     try:
-        if args.epochs < 0:
-            raise ValueError(f"epochs: got {args.epochs}; allowed: an int >= 0")
-        out = run_forecast(args.data, args.model, args.horizon, args.data_dir, args.arch,
-                           args.encoder, args.split, args.seed, args.memory_read,
-                           not args.no_label_delay, args.epochs, curve, _progress(args.quiet),
-                           **date_options(args))
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"threads: got {args.threads}; allowed: an int >= 1")
+            import torch
+
+            torch.set_num_threads(args.threads)
+        if args.model == "titans":
+            out = titans.run(args, _progress(args.quiet), date_options(args))
+        else:
+            out = _run_online(args)
     except ValueError as exc:
         raise flag_error(exc, ONLINE_FLAGS) from None
-    print(json.dumps(out, indent=2) if args.json else format_forecast(out))
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(titans.format_titans(out) if args.model == "titans" else format_forecast(out))
     return 0
+
+
+def _run_online(args) -> dict:
+    from ..engine.forecast import run_forecast
+
+    if args.mode is not None:
+        raise ValueError(f"mode: got {args.mode!r} with model {args.model}; allowed: only "
+                         "with model titans")
+    horizon = 24 if args.horizon is None else args.horizon
+    epochs = 6 if args.epochs is None else args.epochs
+    if epochs < 0:
+        raise ValueError(f"epochs: got {epochs}; allowed: an int >= 0")
+    curve = args.curve or str(Path("runs") / "forecast" /
+                              f"{Path(args.data).stem}-{args.model}-H{horizon}.png")
+    return run_forecast(args.data, args.model, horizon, args.data_dir, args.arch,
+                        args.encoder, args.split, args.seed, args.memory_read,
+                        not args.no_label_delay, epochs, curve, _progress(args.quiet),
+                        **date_options(args))
 
 
 def format_forecast(out: dict) -> str:
@@ -71,18 +95,26 @@ def add_parsers(sub) -> None:
     from downstream.online import READS, VARIANTS
 
     p = sub.add_parser("forecast", help="online forecasting (FSNet, NoMem, OGD, ER, DER++) "
-                                        "with a searched encoder as backbone")
+                                        "or Titans, with a searched encoder as backbone or "
+                                        "input")
     p.add_argument("--model", required=True,
                    help=f"one of {', '.join(VARIANTS)} (fsnet-index = fsnet with "
-                        "--memory-read index)")
+                        "--memory-read index), or titans (long-horizon, see --mode)")
+    p.add_argument("--mode", default=None,
+                   help="titans test modes, comma-separated: A (fresh memory per window, "
+                        "default), B (memory carried window to window, weights frozen), C (B "
+                        "plus an online step once each label is complete)")
     p.add_argument("--data", required=True, help="dataset name (ctsnas datasets) or CSV path")
     p.add_argument("--data-dir", default=None, help="folder of the dataset files")
     add_date_args(p)
-    p.add_argument("--horizon", type=int, default=24, help="H (FSNet: 1, 24, 48)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="H (FSNet: 1, 24, 48, default 24; Titans: 96, 192, 336, 720, default "
+                        "96)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--encoder", default=None, metavar="PATH",
-                       help="a saved contrastive encoder as the pretrained backbone (from a "
-                            "multivariate run on the same variables)")
+                       help="a saved contrastive encoder as the pretrained backbone (Titans: "
+                            "its frozen causal representations as input), from a multivariate "
+                            "run on the same variables")
     which.add_argument("--arch", default=None, metavar="SPEC",
                        help="a preset or spec JSON whose architecture is trained from scratch "
                             "(default: ts2vec, the paper's backbone)")
@@ -90,11 +122,16 @@ def add_parsers(sub) -> None:
                    help=f"fsnet memory read: {' or '.join(READS)} (index = the public FSNet "
                         "code, which disables the memory; for the ablation)")
     p.add_argument("--split", default="test", help="stream: test (default) or val")
-    p.add_argument("--epochs", type=int, default=6, help="warm-up epochs on train (default 6)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="warm-up epochs on train (default 6); Titans: most training epochs "
+                        "(default 10, best validation epoch kept)")
     p.add_argument("--no-label-delay", action="store_true",
                    help="update right after each prediction, as the FSNet code does (uses "
                         "labels up to H-1 steps before they exist)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's, all cores; 1 is faster for these "
+                        "small steps when other work shares the cores)")
     p.add_argument("--curve", default=None, metavar="PNG",
                    help="where to write the cumulative-MSE plot (default "
                         "runs/forecast/DATA-MODEL-HH.png)")

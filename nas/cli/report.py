@@ -98,9 +98,11 @@ def format_leaderboard(summary: dict, top: int = 10) -> str:
             + f" {'mean':>9} {'params':>9} {'seconds':>8} {'gain':>8} status")
     preset = ss.spec_hash(ss.preset("ts2vec"))
     gains = summary.get("training_gain") or {}
-    objective = (f"probe features {config.get('features', 'repr')}"
-                 if config.get("downstream", "probe") == "probe" else
-                 "objective: FSNet cumulative online MSE (warm-up on train, validation stream)")
+    objective = {
+        "probe": f"probe features {config.get('features', 'repr')}",
+        "fsnet": "objective: FSNet cumulative online MSE (warm-up on train, validation stream)",
+        "titans": "objective: Titans mode-A validation MSE over the frozen encoder "
+                  "(lookback 96)"}[config.get("downstream", "probe")]
     lines = [f"{summary['n_trials']} trials, {summary['n_failed']} failed, timed out "
              f"or degenerate; {objective}; run directory {summary['run_dir']}",
              "", "validation MSE (gain: random-init minus trained, same seed)", head]

@@ -203,8 +203,10 @@ def add_parsers(sub) -> None:
                         "representation next to the raw lookback window, one Ridge)")
     p.add_argument("--downstream", default=None,
                    help="objective: probe (default; Ridge forecasting probe, TS2Vec protocol) "
-                        "or fsnet (FSNet's cumulative online MSE over the validation split "
-                        "after warm-up on train, the encoder as its pretrained backbone)")
+                        "fsnet (FSNet's cumulative online MSE over the validation split "
+                        "after warm-up on train, the encoder as its pretrained backbone) or "
+                        "titans (mode-A validation MSE of Titans reading the frozen encoder's "
+                        "causal representations, lookback 96)")
     p.add_argument("--fidelity", default=None,
                    help="none (default: every trial at --profile) or asha (asynchronous "
                         "successive halving over training iterations, see --rungs, --eta)")

@@ -98,29 +98,30 @@ def run_forecast(data: str, model: str, horizon: int, data_dir=None, arch: str |
 
 # --- online forecasting as a search objective (``ctsnas search --downstream fsnet``) ---
 
-#: Search objectives: the Ridge probe (TS2Vec protocol) or FSNet's online validation MSE.
-DOWNSTREAMS = ("probe", "fsnet")
+#: Search objectives: the Ridge probe (TS2Vec protocol), FSNet's online validation MSE, or
+#: the mode-A validation MSE of Titans over the frozen encoder (:mod:`nas.engine.titans`).
+DOWNSTREAMS = ("probe", "fsnet", "titans")
 
 
 def check_downstream(config: dict) -> None:
     """Refuse options an online search cannot honour (before any work).
 
     Raises:
-        ValueError: an unknown ``downstream``; with ``fsnet``, ``univariate``, ``target``
-            (FSNet forecasts all variables) or probe features other than ``repr``.
+        ValueError: an unknown ``downstream``; with ``fsnet`` or ``titans``, ``univariate``,
+            ``target`` (both forecast all variables) or probe features other than ``repr``.
     """
     value = config.get("downstream", "probe")
     if value not in DOWNSTREAMS:
         raise ValueError(f"downstream: got {value!r}; allowed: {list(DOWNSTREAMS)}")
-    if value == "fsnet":
+    if value != "probe":
         for key in ("univariate", "target"):
             if config.get(key):
-                raise ValueError(f"{key}: got {config[key]!r} with downstream=fsnet; allowed: "
-                                 "left out (the online forecaster takes and forecasts all "
+                raise ValueError(f"{key}: got {config[key]!r} with downstream={value}; "
+                                 "allowed: left out (the forecaster takes and forecasts all "
                                  "variables)")
         if config.get("features", "repr") != "repr":
-            raise ValueError(f"features: got {config['features']!r} with downstream=fsnet; "
-                             "allowed: repr (the online score uses no probe)")
+            raise ValueError(f"features: got {config['features']!r} with downstream={value}; "
+                             "allowed: repr (this score uses no probe)")
 
 
 def online_search_task(config: dict) -> ds.ForecastTask:

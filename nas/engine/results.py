@@ -24,6 +24,7 @@ from .evaluate import (  # noqa: E402
     reference_rows,
 )
 from .forecast import online_reference_rows, random_online  # noqa: E402
+from .titans import random_titans, titans_reference_rows  # noqa: E402
 from .store import RunStore  # noqa: E402
 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl")
@@ -87,14 +88,18 @@ def training_gains(board: list, task, horizons, features: str = "repr",
     """The training gain of the :func:`gain_rows`: ``{trial: {"random_val_mse", "gain"}}``
     (keys are str), ``gain`` = validation MSE of the spec's encoder at its random
     initialisation (same seed) minus the trained one's (> 0: training helped); with
-    ``downstream="fsnet"`` both are online validation MSEs of FSNet over the encoder (run with
-    ``threads`` torch threads)."""
+    ``downstream="fsnet"`` both are online validation MSEs of FSNet over the encoder, with
+    ``"titans"`` mode-A validation MSEs of Titans over it (run with ``threads`` torch
+    threads)."""
     out = {}
     for r in gain_rows(board, top):
-        random = (random_online(r["spec"], task, horizons, r["seed"], threads=threads)["val_mse"]
-                  if downstream == "fsnet" else
-                  random_encoder_probe(r["spec"], task, horizons, r["seed"],
-                                       features=features)["val_mse"])
+        if downstream == "fsnet":
+            random = random_online(r["spec"], task, horizons, r["seed"], threads=threads)
+        elif downstream == "titans":
+            random = random_titans(r["spec"], task, horizons, r["seed"], threads=threads)
+        else:
+            random = random_encoder_probe(r["spec"], task, horizons, r["seed"], features=features)
+        random = random["val_mse"]
         out[str(r["trial"])] = {"random_val_mse": random, "gain": random - r["val_mse"]}
     return out
 
@@ -121,10 +126,13 @@ def reference_tests(spec: dict, task, config: dict) -> dict:
 def _reference_rows(spec: dict, task, config: dict, test: bool = False) -> dict:
     """The reference rows of the run's objective: the probe's
     (:func:`~nas.engine.evaluate.reference_rows`) or, with ``downstream`` fsnet, the online
-    ones (:func:`~nas.engine.forecast.online_reference_rows`)."""
-    if config.get("downstream", "probe") == "fsnet":
-        return online_reference_rows(spec, task, config["horizons"], config["seed"], test,
-                                     config["cpus_per_trial"])
+    ones (:func:`~nas.engine.forecast.online_reference_rows`) or, with ``titans``, Titans'
+    (:func:`~nas.engine.titans.titans_reference_rows`)."""
+    downstream = config.get("downstream", "probe")
+    if downstream in ("fsnet", "titans"):
+        rows = online_reference_rows if downstream == "fsnet" else titans_reference_rows
+        return rows(spec, task, config["horizons"], config["seed"], test,
+                    config["cpus_per_trial"])
     return reference_rows(spec, task, config["horizons"], config["seed"], test=test,
                           features=config.get("features", "repr"))
 

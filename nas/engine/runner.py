@@ -32,6 +32,7 @@ from .config import (  # noqa: F401 - the config names re-exported (callers, tes
 )
 from .evaluate import load_options, prepare
 from .forecast import online_search_task
+from .titans import check_search_task
 from .lock import RunLock
 from .store import RunStore
 from .strategies import (  # noqa: F401 - plan_specs re-exported
@@ -268,6 +269,8 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     task = (online_search_task(config) if config["downstream"] == "fsnet" else
             prepare(config["data"], config["data_dir"], config["target"],
                     config["univariate"], config["horizons"], **load_options(config)))
+    if config["downstream"] == "titans":
+        check_search_task(task, config["horizons"])
     strategy = with_fidelity(
         make_strategy(config["strategy"], config["trials"], config["seed"], len(task.inputs) > 1,
                       config["extra_specs"], config["population"], config["sample_size"],

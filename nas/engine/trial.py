@@ -17,6 +17,7 @@ import search_spaces as ss
 
 from .evaluate import train_and_probe
 from .forecast import train_and_online
+from .titans import train_and_titans
 from .memory import estimate_trial_bytes, gib
 
 PACKAGES = ("ctsnas", "torch", "numpy", "scikit-learn", "pandas", "ray")
@@ -51,7 +52,9 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
     """Train and probe one spec (probe ``features``: ``repr`` or ``repr+raw``, see
     :func:`downstream.probe_encoder`), or with ``downstream="fsnet"`` score its encoder as
     the FSNet backbone by the online validation MSE
-    (:func:`~nas.engine.forecast.train_and_online`); never raises for a failing or diverging
+    (:func:`~nas.engine.forecast.train_and_online`), or with ``downstream="titans"`` as
+    Titans' frozen input by the mode-A validation MSE
+    (:func:`~nas.engine.titans.train_and_titans`); never raises for a failing or diverging
     spec.
 
     Returns a run-store row: ``status`` is "ok", "degenerate" (trained and probed, but the
@@ -70,9 +73,10 @@ def run_trial(index: int, spec: dict, task: dict, horizons: list, profile, seed:
     row = {"trial": index, "spec_hash": ss.spec_hash(spec), "spec": spec, "seed": seed,
            "node": node_name(), "versions": package_versions(), "error": None}
     try:
-        if downstream == "fsnet":
-            model, result = train_and_online(spec, ds.ForecastTask(**task), horizons, profile,
-                                             seed, test=test)
+        if downstream in ("fsnet", "titans"):
+            score = train_and_online if downstream == "fsnet" else train_and_titans
+            model, result = score(spec, ds.ForecastTask(**task), horizons, profile, seed,
+                                  test=test)
         else:
             model, result = train_and_probe(spec, ds.ForecastTask(**task), horizons, profile,
                                             seed, test=test, probe_stride=probe_stride,

@@ -8,27 +8,15 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import ray
 import torch
 
-import downstream as ds
 import search_spaces as ss
 from nas.cli import main
 from nas.cli.report import format_leaderboard
 from nas.engine.store import RunStore
 from search_spaces.learner import ContrastiveLearner
-
-
-@pytest.fixture(scope="module")
-def co2_csv(tmp_path_factory):
-    series = ds.load("co2")
-    frame = pd.DataFrame({"date": series.dates[:340], "co2": series.values[:340, 0]})
-    frame["co2"] = frame["co2"].interpolate(limit_direction="both")
-    path = tmp_path_factory.mktemp("data") / "co2_340.csv"
-    frame.to_csv(path, index=False)
-    return path
 
 
 def forecast(capsys, *argv):
@@ -118,7 +106,8 @@ def test_an_online_search_scores_trials_by_the_fsnet_validation_stream(co2_csv, 
 @pytest.mark.parametrize("extra,message", [
     (["--univariate"], "--univariate: got True with --downstream fsnet"),
     (["--features", "repr+raw"], "--features: got 'repr+raw' with --downstream fsnet"),
-    (["--downstream", "titans"], "--downstream: got 'titans'; allowed: ['probe', 'fsnet']"),
+    (["--downstream", "tsmixer"],
+     "--downstream: got 'tsmixer'; allowed: ['probe', 'fsnet', 'titans']"),
 ])
 def test_online_search_options_are_checked_before_ray_starts(co2_csv, tmp_path, capsys,
                                                              monkeypatch, extra, message):

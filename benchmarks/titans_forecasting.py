@@ -1,0 +1,162 @@
+"""Titans (issue 16): the memory-as-context forecaster on the long-horizon protocol (lookback
+96, standardised MSE / MAE), beside the Titans paper's table and our raw-lookback Ridge.
+
+Units (data, H, input), run in this order:
+  ETTh1 at H = 96, 192, 336, 720 on raw values (modes A, B and C at 96 and 336, A otherwise);
+  ETTh1 at the four horizons, mode A, on the frozen causal representations of
+    ``ts2vec``: the ts2vec preset trained contrastively on ETTh1's training split
+    (``ctsnas train --arch ts2vec --profile small``), and
+    ``searched``: the best encoder of a probe search on ETTh1
+    (``ctsnas search --trials 12 --profile small``, horizons 96,192,336,720);
+  ETTm1 at H = 96, mode A, raw values.
+Each unit trains one model (at most 10 epochs, best validation epoch kept) and records its
+``cpu_seconds`` (process time), seconds per epoch and per test step.
+
+    python benchmarks/titans_forecasting.py                # all units, then the report
+    python benchmarks/titans_forecasting.py --shard 1/2    # two processes side by side
+    python benchmarks/titans_forecasting.py --report       # table only
+    python benchmarks/titans_forecasting.py --dry-run --out /tmp/t.json   # co2, minutes
+
+Resume: re-run the same command; a unit in the JSON is skipped, each is written (under a file
+lock) as soon as it is done. The encoders live in ``runs/titans-bench/`` (rebuilt, with the
+same seeds, when absent). Outputs: ``benchmarks/results/titans_forecasting.{json,md}``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.unitstore import load, record  # noqa: E402
+from nas.engine.titans import run_titans  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "runs" / "titans-bench"
+HORIZONS = (96, 192, 336, 720)
+UNITS = ([("ETTh1", h, "raw") for h in HORIZONS]
+         + [("ETTh1", h, enc) for enc in ("ts2vec", "searched") for h in HORIZONS]
+         + [("ETTm1", 96, "raw")])
+DRY_UNITS = [("co2", 24, "raw"), ("co2", 24, "ts2vec")]
+STREAM_HORIZONS = (96, 336)
+#: Published MSE / MAE at H = 96 / 192 / 336 / 720 and their average (Titans paper, Table on
+#: long-term forecasting, lookback 96; the same table's baselines).
+ANCHORS = {"Titans (paper, neural memory in Simba)": 0.420, "RLinear": 0.446,
+           "iTransformer": 0.454, "DLinear": 0.456, "PatchTST": 0.469}
+
+
+def key(unit) -> str:
+    return f"{unit[0]}/H{unit[1]}/{unit[2]}"
+
+
+def encoder_path(data: str, which: str, dry: bool) -> str:
+    """The saved encoder of ``which`` (ts2vec or searched) for ``data``, built if absent."""
+    profile = "smoke" if dry else "small"
+    cli = [sys.executable, "-m", "nas.cli", "--debug"]
+    if which == "ts2vec":
+        path = WORK / f"ts2vec-{data}.pt"
+        if not path.exists():
+            subprocess.run(cli + ["train", "--data", data, "--arch", "ts2vec", "--profile",
+                                  profile, "--seed", "0", "--out", str(path), "--horizons",
+                                  "24" if dry else "96"], check=True, cwd=ROOT)
+        return str(path)
+    run = WORK / f"search-{data}"
+    if not (run / "best_encoder.pt").exists():
+        subprocess.run(cli + ["search", "--data", data, "--trials", "3" if dry else "12",
+                              "--profile", profile, "--horizons",
+                              "24" if dry else ",".join(map(str, HORIZONS)), "--workers", "1",
+                              "--cpus-per-trial", "1", "--seed", "0", "--run-dir", str(run),
+                              "--quiet"] + (["--resume"] if run.exists() else []),
+                       check=True, cwd=ROOT)
+    return str(run / "best_encoder.pt")
+
+
+def run_unit(unit, path: Path, dry: bool) -> None:
+    data, horizon, inputs = unit
+    WORK.mkdir(parents=True, exist_ok=True)
+    encoder = None if inputs == "raw" else encoder_path(data, inputs, dry)
+    modes = ("A", "B", "C") if inputs == "raw" and (horizon in STREAM_HORIZONS or dry) else ("A",)
+    start, cpu = time.perf_counter(), time.process_time()
+    out = run_titans(data, horizon, modes, data_dir=os.environ.get("CTSNAS_DATA_DIR"),
+                     encoder=encoder, epochs=1 if dry else 10)
+    out.update(cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - start,
+               torch_threads=torch.get_num_threads())
+    record(path, key(unit), out)
+    cells = ", ".join(f"{m} {r['mse']:.4f}" for m, r in out["modes"].items())
+    print(f"{key(unit)}: MSE {cells}; raw Ridge {out['references']['raw_ridge']['mse']:.4f}; "
+          f"{out['train']['epoch_seconds']:.0f} s/epoch", flush=True)
+
+
+def report(path: Path) -> str:
+    units = load(path)["units"]
+    lines = []
+    for data in ("ETTh1", "ETTm1", "co2"):
+        rows = {}
+        for k, r in units.items():
+            if k.startswith(data + "/"):
+                for m, row in r["modes"].items():
+                    rows.setdefault(f"Titans, {r['input']}, mode {m}", {})[r["horizon"]] = row
+                rows.setdefault("reference: raw-lookback Ridge (ours)", {})[r["horizon"]] = (
+                    r["references"]["raw_ridge"])
+        if not rows:
+            continue
+        hs = sorted({h for by_h in rows.values() for h in by_h})
+        lines += [f"\n### {data}: test MSE / MAE, lookback 96 (standardised)\n",
+                  "| model | " + " | ".join(f"H={h}" for h in hs) + " | average MSE |",
+                  "|---|" + "---|" * (len(hs) + 1)]
+        for name, by_h in sorted(rows.items(), key=lambda kv: kv[0].startswith("reference")):
+            cells = [f"{by_h[h]['mse']:.3f} / {by_h[h]['mae']:.3f}" if h in by_h else "-"
+                     for h in hs]
+            avg = (f"{sum(by_h[h]['mse'] for h in hs) / len(hs):.3f}"
+                   if all(h in by_h for h in hs) and len(hs) == 4 else "-")
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {avg} |")
+        if data == "ETTh1":
+            for name, avg in ANCHORS.items():
+                lines.append(f"| published: {name} | " + " | ".join("" for _ in hs)
+                             + f" | {avg:.3f} |")
+        lines += ["", "| unit | epochs | s/epoch | ms per test step (A / B / C) | CPU s |",
+                  "|---|---|---|---|---|"]
+        for k, r in units.items():
+            if k.startswith(data + "/"):
+                steps = " / ".join(f"{row['seconds_per_step'] * 1e3:.1f}"
+                                   for row in r["modes"].values())
+                lines.append(f"| {k} | {len(r['train']['val_mse'])} | "
+                             f"{r['train']['epoch_seconds']:.0f} | {steps} | "
+                             f"{r.get('cpu_seconds', 0):.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(RESULTS / "titans_forecasting.json"))
+    parser.add_argument("--shard", default="1/1", help="i/n: run every n-th unit from the i-th")
+    parser.add_argument("--only", default=None, help="comma-separated unit keys")
+    parser.add_argument("--report", action="store_true", help="tables only")
+    parser.add_argument("--dry-run", action="store_true", help="co2, 1 epoch, smoke encoders")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    i, n = (int(v) for v in args.shard.split("/"))
+    units = DRY_UNITS if args.dry_run else UNITS
+    if args.only:
+        units = [u for u in units if key(u) in args.only.split(",")]
+    if not args.report:
+        done = load(path)["units"]
+        for unit in units[i - 1::n]:
+            if key(unit) not in done:
+                run_unit(unit, path, args.dry_run)
+    text = report(path)
+    print(text)
+    path.with_suffix(".md").write_text(text.strip() + "\n")
+
+
+if __name__ == "__main__":
+    main()
