@@ -1,11 +1,7 @@
 """Long-horizon forecasting with the Titans MAC forecaster, and its three online test modes.
 
-Protocol (the long-horizon benchmark of Informer / Autoformer / DLinear, as the Titans paper
-reports it): multivariate (every variable in and out, no calendar covariates), lookback
-L = 96, H = 96 / 192 / 336 / 720, ETT splits 12 / 4 / 4 months (others 70 / 10 / 20, see
-:func:`downstream.splits.split_bounds`), standardised with training statistics, MSE / MAE on
-that scale. Sample t is the window of rows [t - L, t) and its label rows [t, t + H); a split
-holds the samples whose labels lie inside it (the window may reach into the split before).
+Protocol: :mod:`downstream.longterm` (lookback 96, H = 96 / 192 / 336 / 720, standard splits,
+standardised MSE / MAE), as the Titans paper reports it.
 
 Test modes (the neural memory memorises in every forward pass, also in ``eval()``):
   A  no accumulation: every test window starts from a fresh memory state (batched);
@@ -23,12 +19,15 @@ from collections import deque
 import numpy as np
 import torch
 
-from ..probes import encode_task, probe_lookback
+from ..longterm import (HORIZONS, LOOKBACK, SeriesWindows, causal_features, check_horizon,
+                        errors, masked_mse, reference_rows, scores, task_windows)
 from ..task import ForecastTask
 from .model import TitansConfig, TitansForecaster, detach_states
 
-LOOKBACK = 96
-HORIZONS = (96, 192, 336, 720)
+__all__ = ["HORIZONS", "LOOKBACK", "MODES", "SeriesWindows", "causal_features", "check_horizon",
+           "check_mode", "errors", "errors_mode_a", "errors_stream", "evaluate_titans", "fit",
+           "masked_mse", "reference_rows", "scores", "task_windows"]
+
 MODES = ("A", "B", "C")
 #: Training: Adam, batch 32, best validation epoch kept, early stop after PATIENCE epochs.
 EPOCHS, BATCH_SIZE, LR, PATIENCE = 10, 32, 5e-4, 3
@@ -40,74 +39,6 @@ def check_mode(mode) -> str:
     if mode not in MODES:
         raise ValueError(f"mode: got {mode!r}; allowed: {list(MODES)}")
     return mode
-
-
-class SeriesWindows:
-    """Windows of one series: values (T, C) and optional features (T, D) as the model input,
-    labels y (T, C); missing inputs read as 0 (the training mean), missing labels as NaN."""
-
-    def __init__(self, values: np.ndarray, y: np.ndarray, lookback: int, horizon: int,
-                 features: np.ndarray | None = None):
-        self.values = torch.as_tensor(np.nan_to_num(values).astype(np.float32))
-        self.features = (None if features is None else
-                         torch.as_tensor(np.nan_to_num(features).astype(np.float32)))
-        self.y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-        self.lookback, self.horizon = lookback, horizon
-
-    def starts(self, bounds: tuple) -> np.ndarray:
-        """Sample times t whose labels lie inside ``bounds`` = (start, end) rows."""
-        return np.arange(max(bounds[0], self.lookback), bounds[1] - self.horizon + 1)
-
-    def inputs(self, ts) -> tuple:
-        """(B,) times -> (values (B, L, C), features (B, L, D) or None), rows [t - L, t)."""
-        idx = torch.as_tensor(np.asarray(ts, dtype=np.int64))[:, None] - self.lookback
-        idx = idx + torch.arange(self.lookback)
-        return self.values[idx], None if self.features is None else self.features[idx]
-
-    def labels(self, ts) -> torch.Tensor:
-        """(B,) times -> (B, H, C), rows [t, t + H)."""
-        idx = torch.as_tensor(np.asarray(ts, dtype=np.int64))[:, None] + torch.arange(self.horizon)
-        return self.y[idx]
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE over the finite target entries (0 with a graph when there is none)."""
-    keep = torch.isfinite(target)
-    return ((pred - torch.nan_to_num(target)) ** 2)[keep].mean() if keep.any() else pred.sum() * 0
-
-
-def task_windows(task: ForecastTask, horizon: int, lookback: int = LOOKBACK,
-                 features: np.ndarray | None = None) -> SeriesWindows:
-    """The windows of a multivariate task (inputs = targets, covariates left out).
-
-    Raises:
-        ValueError: a task whose inputs are not its targets, or features of the wrong length.
-    """
-    if list(task.inputs) != list(task.targets):
-        raise ValueError(f"target: got {task.targets} with inputs {task.inputs}; allowed: all "
-                         "variables in and out (Titans forecasts every input variable)")
-    if features is not None and len(features) != len(task.x):
-        raise ValueError(f"features: got {len(features)} rows; allowed: {len(task.x)}")
-    return SeriesWindows(task.x[:, task.n_covariates:], task.y, lookback, horizon, features)
-
-
-def check_horizon(task: ForecastTask, horizon, lookback: int = LOOKBACK) -> int:
-    """Raise ValueError unless H is a positive int leaving a sample in every split."""
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon: got {horizon!r}; allowed: a positive int, e.g. 96")
-    for name, (start, end) in task.splits.items():
-        if end - max(start, lookback) < horizon:
-            raise ValueError(f"horizon: H={horizon} is too long for the {name} split of "
-                             f"{task.name} ({end - start} rows, lookback {lookback})")
-    return int(horizon)
-
-
-def causal_features(encoder, task: ForecastTask) -> np.ndarray:
-    """(T, D) causal representations of every row of ``task`` by a frozen encoder (any object
-    with TS2Vec's ``encode``; see :func:`downstream.encode_task`): row t sees rows <= t only,
-    so the window [t - L, t) of features uses no value at or after t."""
-    with torch.no_grad():
-        return encode_task(encoder, task, len(task.x))
 
 
 def fit(model: TitansForecaster, data: SeriesWindows, splits: dict, epochs: int = EPOCHS,
@@ -154,17 +85,6 @@ def fit(model: TitansForecaster, data: SeriesWindows, splits: dict, epochs: int 
     return history
 
 
-def _errors(pred: torch.Tensor, label: torch.Tensor) -> tuple:
-    """Per-sample squared and absolute error over the finite label entries, and whether the
-    sample has any: (B,), (B,), (B,) bool numpy. A NaN forecast gives NaN errors."""
-    keep = torch.isfinite(label)
-    diff = torch.where(keep, pred - torch.nan_to_num(label), torch.zeros(()))
-    count = keep.flatten(1).sum(1)
-    sq = (diff ** 2).flatten(1).sum(1) / count.clamp(min=1)
-    ab = diff.abs().flatten(1).sum(1) / count.clamp(min=1)
-    return sq.double().numpy(), ab.double().numpy(), (count > 0).numpy()
-
-
 def errors_mode_a(model: TitansForecaster, data: SeriesWindows, bounds: tuple,
                   batch_size: int = 64) -> tuple:
     """Mode A over the samples of ``bounds``: per-sample squared / absolute errors and label
@@ -175,7 +95,7 @@ def errors_mode_a(model: TitansForecaster, data: SeriesWindows, bounds: tuple,
         ts = data.starts(bounds)
         for i in range(0, len(ts), batch_size):
             batch = ts[i:i + batch_size]
-            parts.append(_errors(model(*data.inputs(batch))[0], data.labels(batch)))
+            parts.append(errors(model(*data.inputs(batch))[0], data.labels(batch)))
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
@@ -205,7 +125,7 @@ def errors_stream(model: TitansForecaster, data: SeriesWindows, bounds: tuple, m
         if optimizer is not None:
             pending.append((int(t), state))
         state = detach_states(next_state)
-        sq[i], ab[i], has[i] = (v[0] for v in _errors(pred, data.labels([t])))
+        sq[i], ab[i], has[i] = (v[0] for v in errors(pred, data.labels([t])))
         if progress is not None and (i + 1) % 500 == 0:
             progress(i + 1, len(ts))
     return sq, ab, has
@@ -219,15 +139,6 @@ def _online_step(model, optimizer, data: SeriesWindows, t: int, state) -> None:
     loss.backward()
     optimizer.step()
     optimizer.zero_grad()
-
-
-def scores(sq: np.ndarray, ab: np.ndarray, keep: np.ndarray) -> dict:
-    """``mse``, ``mae`` over the samples with a label (``keep``), ``n_samples``, ``curve``
-    (cumulative MSE after each sample, (n,)); a NaN forecast makes them NaN (diverged)."""
-    curve = np.cumsum(np.where(keep, sq, 0.0)) / np.maximum(np.cumsum(keep), 1)
-    return {"mse": float(sq[keep].mean()) if keep.any() else float("nan"),
-            "mae": float(ab[keep].mean()) if keep.any() else float("nan"),
-            "n_samples": int(keep.sum()), "curve": curve}
 
 
 def evaluate_titans(task: ForecastTask, horizon: int, modes=("A",), split: str = "test",
@@ -272,10 +183,3 @@ def evaluate_titans(task: ForecastTask, horizon: int, modes=("A",), split: str =
     return out
 
 
-def reference_rows(task: ForecastTask, horizon: int, split: str = "test",
-                   lookback: int = LOOKBACK) -> dict:
-    """The raw-lookback Ridge on ``split`` (the probe's code, :func:`downstream.probe_lookback`,
-    with ``lookback`` steps; its samples are Titans' minus the first, whose label starts at
-    the split's first row): ``{"raw_ridge": metrics}``."""
-    out = probe_lookback(task, [horizon], test=split == "test", length=lookback)
-    return {"raw_ridge": out["horizons"][horizon][split]}
