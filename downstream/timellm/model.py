@@ -77,11 +77,13 @@ class TimeLLM(nn.Module):
             (at most the vocabulary size).
         encoder_dim: D of an encoder representation added per patch (None: none).
         prefix_modules: optional modules (e.g. TAPR, GRA-M) with
-            ``prefix(x (B', T), patches (B', P, d_llm)) -> (embeddings (B', k, d_llm),
-            patches, aux dict)`` and ``refine(forecast (B', H), aux) -> (B', H)``.
+            ``prefix(x (B', T), patches (B', P, d_llm), raw=(B', T), rows=(B',)) ->
+            (embeddings (B', k, d_llm), patches, aux)`` and ``refine(forecast (B', H), aux) ->
+            (B', H)``; ``raw`` is the window before instance normalisation, ``rows`` the first
+            label row of each sample (training: GRA-M skips bank items overlapping it).
 
-    ``forward(x (B, T, N), encoder=None (B, T, D)) -> (forecast (B, H, N), aux dict)``; the
-    encoder's per-step representations are pooled over each patch. ``aux`` holds each prefix
+    ``forward(x (B, T, N), encoder=None (B, T, D), rows=None (B,)) -> (forecast (B, H, N),
+    aux dict)``; the encoder's per-step representations are pooled over each patch. ``aux`` holds each prefix
     module's output by name, and ``"norm"``: the window statistics (mean, std), each (B, 1, N),
     so a training loop can normalise the targets as the model sees them.
     """
@@ -119,7 +121,8 @@ class TimeLLM(nn.Module):
         ids, mask = tok.input_ids.to(x.device), tok.attention_mask.to(x.device)
         return self.llm.embed(ids).to(x.dtype), mask
 
-    def forward(self, x: torch.Tensor, encoder: torch.Tensor | None = None) -> tuple:
+    def forward(self, x: torch.Tensor, encoder: torch.Tensor | None = None,
+                rows: torch.Tensor | None = None) -> tuple:
         b, t, n = x.shape
         mean = x.mean(dim=1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
@@ -134,8 +137,11 @@ class TimeLLM(nn.Module):
         reprogrammed = self.reprogram(patches, prototypes)
         prompt, mask = self.prompt_embeddings(series)
         prefixes, aux = [prompt], {"norm": (mean, std), "series": series}
+        raw = x.permute(0, 2, 1).reshape(b * n, t)
+        rows = None if rows is None else torch.as_tensor(rows, device=x.device).repeat_interleave(n)
         for name, module in self.prefix_modules.items():
-            embedding, reprogrammed, aux[name] = module.prefix(series, reprogrammed)
+            embedding, reprogrammed, aux[name] = module.prefix(series, reprogrammed, raw=raw,
+                                                               rows=rows)
             prefixes.append(embedding)
         inputs = torch.cat(prefixes + [reprogrammed], dim=1)
         full_mask = torch.cat([mask, mask.new_ones(b * n, inputs.shape[1] - mask.shape[1])], 1)

@@ -28,10 +28,11 @@ def aux_factor(step: int) -> float:
     return min(1.0, step / WARMUP_STEPS)
 
 
-def loss_terms(model: TimeLLM, inputs: tuple, labels: torch.Tensor, step: int) -> dict:
+def loss_terms(model: TimeLLM, inputs: tuple, labels: torch.Tensor, step: int,
+               rows=None) -> dict:
     """``{"total", "mse", <module>: its aux loss}`` (scalars) of one batch: inputs (values
-    (B, T, N), features (B, T, D) or None), labels (B, H, N)."""
-    forecast, aux = model(*inputs)
+    (B, T, N), features (B, T, D) or None), labels (B, H, N), rows (B,) the samples' times."""
+    forecast, aux = model(*inputs, rows=rows)
     out = {"mse": masked_mse(forecast, labels)}
     mean, std = aux["norm"]
     target = ((torch.nan_to_num(labels) - mean) / std).permute(0, 2, 1).reshape(-1, model.horizon)
@@ -99,7 +100,8 @@ def _epoch(model, optimizer, data, ts, rng, batch_size, history) -> float:
     model.train()
     losses = []
     for batch in np.array_split(rng.permutation(ts), max(1, len(ts) // batch_size)):
-        terms = loss_terms(model, data.inputs(batch), data.labels(batch), history["step"])
+        terms = loss_terms(model, data.inputs(batch), data.labels(batch), history["step"],
+                           rows=torch.as_tensor(batch))
         optimizer.zero_grad()
         terms["total"].backward()
         optimizer.step()

@@ -7,12 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from . import titans
+from . import timellm, titans
 from .common import FLAGS, add_date_args, date_options, flag_error
 
 ONLINE_FLAGS = {**FLAGS, "model": "--model", "memory_read": "--memory-read", "split": "--split",
                 "path": "--encoder", "label_delay": "--no-label-delay", "epochs": "--epochs",
-                "threads": "--threads", "arch": "--arch", "no_label_delay": "--no-label-delay", **titans.TITANS_FLAGS}
+                "threads": "--threads", "arch": "--arch", "no_label_delay": "--no-label-delay", **titans.TITANS_FLAGS,
+                **timellm.TIMELLM_FLAGS,
+                "rebuild_bank": "--rebuild-bank"}
 
 
 def _progress(quiet: bool):
@@ -34,8 +36,12 @@ def cmd_forecast(args) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        if args.model != "timellm":
+            _refuse_timellm_options(args)
         if args.model == "titans":
             out = titans.run(args, _progress(args.quiet), date_options(args))
+        elif args.model == "timellm":
+            out = timellm.run(args, date_options(args))
         else:
             out = _run_online(args)
     except ValueError as exc:
@@ -43,8 +49,17 @@ def cmd_forecast(args) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(titans.format_titans(out) if args.model == "titans" else format_forecast(out))
+        show = {"titans": titans.format_titans, "timellm": timellm.format_timellm}
+        print(show.get(args.model, format_forecast)(out))
     return 0
+
+
+def _refuse_timellm_options(args) -> None:
+    for given, flag in ((args.tapr or None, "tapr"), (args.gram or None, "gram"),
+                        (args.llm, "llm"), (args.rebuild_bank or None, "rebuild_bank")):
+        if given is not None:
+            raise ValueError(f"{flag}: got {given!r} with model {args.model}; allowed: only "
+                             "with model timellm")
 
 
 def _run_online(args) -> dict:
@@ -99,11 +114,22 @@ def add_parsers(sub) -> None:
                                         "input")
     p.add_argument("--model", required=True,
                    help=f"one of {', '.join(VARIANTS)} (fsnet-index = fsnet with "
-                        "--memory-read index), or titans (long-horizon, see --mode)")
+                        "--memory-read index), titans (long-horizon, see --mode) or timellm "
+                        "(see --tapr, --gram, --llm)")
     p.add_argument("--mode", default=None,
                    help="titans test modes, comma-separated: A (fresh memory per window, "
                         "default), B (memory carried window to window, weights frozen), C (B "
                         "plus an online step once each label is complete)")
+    p.add_argument("--tapr", action="store_true", help="timellm: add TAPR (trend-aware patch "
+                   "router)")
+    p.add_argument("--gram", action="store_true", help="timellm: add GRA-M (retrieval-"
+                   "augmented memory over a bank of training windows)")
+    p.add_argument("--llm", default=None, metavar="PATH|none",
+                   help="timellm: a local Hugging Face causal LM directory, or none (one "
+                        "attention layer instead; default: the project's small GPT-2 with "
+                        "random weights, built under runs/llm/)")
+    p.add_argument("--rebuild-bank", action="store_true",
+                   help="timellm --gram: rebuild the memory bank of a resumed run")
     p.add_argument("--data", required=True, help="dataset name (ctsnas datasets) or CSV path")
     p.add_argument("--data-dir", default=None, help="folder of the dataset files")
     add_date_args(p)
