@@ -1,0 +1,133 @@
+"""Time-LLM ablation (issue 17) on ETTh1, lookback 96, H = 96 / 192 / 336 / 720, 3 seeds:
+baseline, +TAPR, +GRA-M, +both, no-LM (one attention layer instead of the language model),
+and +both over the best searched encoder. The language model is the project's small GPT-2
+with random weights (built under runs/llm/); Time-LLM's published figures used LLaMA-7B and
+lookback 512 and are not comparable. The table reports mean and sd over seeds beside DLinear's
+published 0.456 average (lookback 96) and our raw-lookback Ridge.
+
+    python benchmarks/timellm_ablation.py                 # all units, then the report
+    python benchmarks/timellm_ablation.py --shard 1/2     # two processes side by side
+    python benchmarks/timellm_ablation.py --report        # table only
+    python benchmarks/timellm_ablation.py --dry-run --out /tmp/t.json   # co2, 1 epoch
+
+Resume: re-run the same command; finished units are skipped, a unit in progress resumes from
+its checkpoint (runs/timellm/). The searched encoder comes from
+``benchmarks/titans_forecasting.py``'s probe search on ETTh1 (runs/titans-bench/, rebuilt with
+the same seed when absent). Outputs: ``benchmarks/results/timellm_ablation.{json,md}``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.titans_forecasting import encoder_path  # noqa: E402
+from benchmarks.unitstore import load, record  # noqa: E402
+from nas.engine.timellm import run_timellm  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+HORIZONS = (96, 192, 336, 720)
+SEEDS = (0, 1, 2)
+#: variant -> (tapr, gram, llm, encoder)
+VARIANTS = {"baseline": (False, False, None, None), "+tapr": (True, False, None, None),
+            "+gram": (False, True, None, None), "+both": (True, True, None, None),
+            "no-lm": (False, False, "none", None), "+both, searched encoder":
+            (True, True, None, "searched")}
+UNITS = [(v, h, s) for s in SEEDS for h in HORIZONS for v in VARIANTS]
+DRY_UNITS = [(v, 24, 0) for v in ("baseline", "+tapr", "no-lm")]
+EPOCHS = 5
+DLINEAR_AVERAGE = 0.456
+
+
+def key(unit) -> str:
+    return f"{unit[0]}/H{unit[1]}/seed{unit[2]}"
+
+
+def run_unit(unit, path: Path, dry: bool) -> None:
+    variant, horizon, seed = unit
+    tapr, gram, llm, encoder = VARIANTS[variant]
+    data = "co2" if dry else "ETTh1"
+    if encoder is not None:
+        encoder = encoder_path(data, encoder, dry)
+    start, cpu = time.perf_counter(), time.process_time()
+    out = run_timellm(data, horizon, os.environ.get("CTSNAS_DATA_DIR"), tapr, gram, llm,
+                      encoder, seed, 1 if dry else EPOCHS)
+    out.update(cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - start,
+               torch_threads=torch.get_num_threads())
+    record(path, key(unit), out)
+    print(f"{key(unit)}: test MSE {out['test']['mse']:.4f}, raw Ridge "
+          f"{out['references']['raw_ridge']['mse']:.4f}", flush=True)
+
+
+def report(path: Path) -> str:
+    units = load(path)["units"]
+    by = {}
+    for k, r in units.items():
+        variant, h, _ = k.rsplit("/", 2)
+        by.setdefault(variant, {}).setdefault(int(h[1:]), []).append(r)
+    if not by:
+        return ""
+    hs = sorted({h for v in by.values() for h in v})
+    lines = ["\n### Test MSE, mean ± sd over seeds (n seeds), lookback 96, standardised\n",
+             "| variant | " + " | ".join(f"H={h}" for h in hs) + " | average |",
+             "|---|" + "---|" * (len(hs) + 1)]
+    ridge = {}
+    for variant in VARIANTS:
+        if variant not in by:
+            continue
+        cells, means = [], []
+        for h in hs:
+            runs = [r["test"]["mse"] for r in by[variant].get(h, [])]
+            ridge.update({h: r["references"]["raw_ridge"]["mse"] for r in by[variant].get(h, [])})
+            if runs:
+                means.append(np.mean(runs))
+                cells.append(f"{np.mean(runs):.3f} ± {np.std(runs):.3f} ({len(runs)})")
+            else:
+                cells.append("-")
+        avg = f"{np.mean(means):.3f}" if len(means) == len(hs) else "-"
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {avg} |")
+    lines.append("| reference: raw-lookback Ridge (ours) | "
+                 + " | ".join(f"{ridge[h]:.3f}" if h in ridge else "-" for h in hs)
+                 + (f" | {np.mean([ridge[h] for h in hs]):.3f} |" if len(ridge) == len(hs)
+                    else " | - |"))
+    lines.append("| published: DLinear (lookback 96) | " + " | ".join("" for _ in hs)
+                 + f" | {DLINEAR_AVERAGE:.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(RESULTS / "timellm_ablation.json"))
+    parser.add_argument("--shard", default="1/1", help="i/n: run every n-th unit from the i-th")
+    parser.add_argument("--only", default=None, help="comma-separated unit keys")
+    parser.add_argument("--report", action="store_true", help="table only")
+    parser.add_argument("--dry-run", action="store_true", help="co2, 1 epoch")
+    args = parser.parse_args()
+    os.chdir(ROOT)  # the default language model and checkpoints live under ROOT/runs
+    torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    i, n = (int(v) for v in args.shard.split("/"))
+    units = DRY_UNITS if args.dry_run else UNITS
+    if args.only:
+        units = [u for u in units if key(u) in args.only.split(",")]
+    if not args.report:
+        done = load(path)["units"]
+        for unit in units[i - 1::n]:
+            if key(unit) not in done:
+                run_unit(unit, path, args.dry_run)
+    text = report(path)
+    print(text)
+    path.with_suffix(".md").write_text(text.strip() + "\n")
+
+
+if __name__ == "__main__":
+    main()
