@@ -94,7 +94,11 @@ class LanguageModel(nn.Module):
         return self.model.get_input_embeddings()(ids)
 
     def forward(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        """Positions count the unmasked tokens only, so a series' patches sit at the same
+        positions whatever the other prompts of the batch (their padding) look like."""
+        positions = (mask.long().cumsum(1) - 1).clamp(min=0)
+        return self.model(inputs_embeds=embeds, attention_mask=mask,
+                          position_ids=positions).last_hidden_state
 
 
 class NoLLM(nn.Module):

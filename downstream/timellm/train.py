@@ -50,12 +50,13 @@ def trainable_state(model: TimeLLM) -> dict:
 
 
 def save_checkpoint(path, model: TimeLLM, optimizer, history: dict, rng) -> None:
-    """Write the trainable state, the optimizer, the history and the sampling RNG to
-    ``path`` (atomically: a temporary file, then a rename)."""
+    """Write the trainable state, the optimizer, the history, the best epoch's state and both
+    RNGs (sampling, torch) to ``path`` (atomically: a temporary file, then a rename)."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"model": trainable_state(model), "optimizer": optimizer.state_dict(),
-                "history": history, "rng": rng.bit_generator.state,
+                "history": {k: v for k, v in history.items() if k != "_best_state"},
+                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "best_state": history.get("_best_state")}, tmp)
     tmp.replace(path)
 
@@ -68,7 +69,12 @@ def load_checkpoint(path, model: TimeLLM, optimizer) -> tuple:
         ValueError: the checkpoint does not fit the model (other sizes or modules).
     """
     saved = torch.load(path, weights_only=False)
-    missing, unexpected = model.load_state_dict(saved["model"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(saved["model"], strict=False)
+    except RuntimeError as exc:  # a size mismatch: another horizon, width or module size
+        raise ValueError(f"checkpoint: {path} does not fit this model "
+                         f"({str(exc).splitlines()[-1].strip()[:200]}); allowed: a checkpoint "
+                         "of the same configuration, or delete it") from None
     if unexpected or any(not k.startswith("llm.model.") for k in missing):
         raise ValueError(f"checkpoint: {path} does not fit this model (missing "
                          f"{[k for k in missing if not k.startswith('llm.model.')][:3]}, "
@@ -77,6 +83,7 @@ def load_checkpoint(path, model: TimeLLM, optimizer) -> tuple:
     optimizer.load_state_dict(saved["optimizer"])
     rng = np.random.default_rng()
     rng.bit_generator.state = saved["rng"]
+    torch.set_rng_state(saved["torch_rng"])  # dropout masks continue as in one run
     history = saved["history"]
     history["_best_state"] = saved["best_state"]
     return history, rng
