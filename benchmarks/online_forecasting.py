@@ -24,8 +24,6 @@ of a unit (robust to a paused process), ``stream_seconds`` wall time. Outputs:
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ from filelock import FileLock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.unitstore import load, record  # noqa: E402
+from benchmarks.unitstore import arguments, load, record, run_pending, write_report  # noqa: E402,E501
 from nas.engine.forecast import run_forecast  # noqa: E402
 from nas.engine.results import write_json  # noqa: E402
 
@@ -148,29 +146,11 @@ def plot(path: Path, png: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(RESULTS / "online_forecasting.json"))
-    parser.add_argument("--shard", default="1/1", help="i/n: run every n-th unit from the i-th")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated unit keys, e.g. ETTh2/H24/ogd/immediate")
-    parser.add_argument("--report", action="store_true", help="tables and PNG only")
-    parser.add_argument("--dry-run", action="store_true", help="co2, 1 warm-up epoch")
-    args = parser.parse_args()
-    torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    i, n = (int(v) for v in args.shard.split("/"))
-    units = DRY_UNITS if args.dry_run else UNITS
-    if args.only:
-        units = [u for u in units if key(u) in args.only.split(",")]
-    if not args.report:
-        done = load(path)["units"]
-        for unit in units[i - 1::n]:
-            if key(unit) not in done:
-                run_unit(unit, 1 if args.dry_run else 6, path)
-    text = report(path)
-    print(text)
-    path.with_suffix(".md").write_text(text.strip() + "\n")
+    args = arguments(__doc__, RESULTS / "online_forecasting.json")
+    epochs = 1 if args.dry_run else 6
+    path = run_pending(args, DRY_UNITS if args.dry_run else UNITS, key,
+                       lambda unit: run_unit(unit, epochs, Path(args.out)))
+    write_report(path, report(path))
     plot(path, path.with_name(path.stem + "_curves.png"))
 
 

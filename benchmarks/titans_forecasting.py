@@ -23,7 +23,6 @@ same seeds, when absent). Outputs: ``benchmarks/results/titans_forecasting.{json
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.unitstore import load, record  # noqa: E402
+from benchmarks.unitstore import arguments, load, record, run_pending, write_report  # noqa: E402,E501
 from nas.engine.titans import run_titans  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -134,28 +133,10 @@ def report(path: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(RESULTS / "titans_forecasting.json"))
-    parser.add_argument("--shard", default="1/1", help="i/n: run every n-th unit from the i-th")
-    parser.add_argument("--only", default=None, help="comma-separated unit keys")
-    parser.add_argument("--report", action="store_true", help="tables only")
-    parser.add_argument("--dry-run", action="store_true", help="co2, 1 epoch, smoke encoders")
-    args = parser.parse_args()
-    torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    i, n = (int(v) for v in args.shard.split("/"))
-    units = DRY_UNITS if args.dry_run else UNITS
-    if args.only:
-        units = [u for u in units if key(u) in args.only.split(",")]
-    if not args.report:
-        done = load(path)["units"]
-        for unit in units[i - 1::n]:
-            if key(unit) not in done:
-                run_unit(unit, path, args.dry_run)
-    text = report(path)
-    print(text)
-    path.with_suffix(".md").write_text(text.strip() + "\n")
+    args = arguments(__doc__, RESULTS / "titans_forecasting.json")
+    path = run_pending(args, DRY_UNITS if args.dry_run else UNITS, key,
+                       lambda unit: run_unit(unit, Path(args.out), args.dry_run))
+    write_report(path, report(path))
 
 
 if __name__ == "__main__":

@@ -112,3 +112,15 @@ def reference_rows(task: ForecastTask, horizon: int, split: str = "test",
     the split's first row): ``{"raw_ridge": metrics}``."""
     out = probe_lookback(task, [horizon], test=split == "test", length=lookback)
     return {"raw_ridge": out["horizons"][horizon][split]}
+
+
+def batched_errors(predict, data: SeriesWindows, bounds: tuple, batch_size: int = 64) -> tuple:
+    """Per-sample errors of ``predict(inputs) -> (B, H, C)`` over the samples of ``bounds`` in
+    time order, ``batch_size`` at a time, without gradients: see :func:`errors`."""
+    parts = [(np.empty(0), np.empty(0), np.zeros(0, dtype=bool))]
+    with torch.no_grad():
+        ts = data.starts(bounds)
+        for i in range(0, len(ts), batch_size):
+            batch = ts[i:i + batch_size]
+            parts.append(errors(predict(data.inputs(batch)), data.labels(batch)))
+    return tuple(np.concatenate(p) for p in zip(*parts))

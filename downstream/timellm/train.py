@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..longterm import SeriesWindows, errors, masked_mse, scores
+from ..longterm import SeriesWindows, batched_errors, masked_mse, scores
 from .model import TimeLLM
 
 EPOCHS, BATCH_SIZE, LR, PATIENCE = 10, 32, 1e-3, 3
@@ -92,13 +92,7 @@ def load_checkpoint(path, model: TimeLLM, optimizer) -> tuple:
 def evaluate(model: TimeLLM, data: SeriesWindows, bounds: tuple, batch_size: int = 64) -> dict:
     """MSE / MAE (standardised) over the samples of ``bounds``, ``n_samples``."""
     model.eval()
-    parts = [(np.empty(0), np.empty(0), np.zeros(0, dtype=bool))]
-    with torch.no_grad():
-        ts = data.starts(bounds)
-        for i in range(0, len(ts), batch_size):
-            batch = ts[i:i + batch_size]
-            parts.append(errors(model(*data.inputs(batch))[0], data.labels(batch)))
-    out = scores(*(np.concatenate(p) for p in zip(*parts)))
+    out = scores(*batched_errors(lambda inputs: model(*inputs)[0], data, bounds, batch_size))
     out.pop("curve")
     return out
 

@@ -19,8 +19,8 @@ from collections import deque
 import numpy as np
 import torch
 
-from ..longterm import (HORIZONS, LOOKBACK, SeriesWindows, causal_features, check_horizon,
-                        errors, masked_mse, reference_rows, scores, task_windows)
+from ..longterm import (HORIZONS, LOOKBACK, SeriesWindows, batched_errors, causal_features,
+                        check_horizon, errors, masked_mse, reference_rows, scores, task_windows)
 from ..task import ForecastTask
 from .model import TitansConfig, TitansForecaster, detach_states
 
@@ -88,15 +88,9 @@ def fit(model: TitansForecaster, data: SeriesWindows, splits: dict, epochs: int 
 def errors_mode_a(model: TitansForecaster, data: SeriesWindows, bounds: tuple,
                   batch_size: int = 64) -> tuple:
     """Mode A over the samples of ``bounds``: per-sample squared / absolute errors and label
-    flags (n,) in time order (see :func:`_errors`), every window with a fresh memory state."""
+    flags (n,) in time order (see :func:`downstream.longterm.errors`), every window with a fresh memory state."""
     model.eval()
-    parts = [(np.empty(0), np.empty(0), np.zeros(0, dtype=bool))]
-    with torch.no_grad():
-        ts = data.starts(bounds)
-        for i in range(0, len(ts), batch_size):
-            batch = ts[i:i + batch_size]
-            parts.append(errors(model(*data.inputs(batch))[0], data.labels(batch)))
-    return tuple(np.concatenate(p) for p in zip(*parts))
+    return batched_errors(lambda inputs: model(*inputs)[0], data, bounds, batch_size)
 
 
 def errors_stream(model: TitansForecaster, data: SeriesWindows, bounds: tuple, mode: str,
