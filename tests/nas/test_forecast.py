@@ -4,6 +4,7 @@ interpolated (online split 20% / 5% / 75%: 68 / 17 / 255 rows), lookback 60, H =
 one warm-up epoch."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -71,6 +72,23 @@ def test_bad_forecast_input_is_one_line_exit_2(co2_csv, capsys, argv, message):
     assert code == 2 and out == "" and message in err and err.count("\n") == 1
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_an_fsnet_trial_is_scored_by_the_online_validation_stream(co2_csv):
+    """What a search worker runs for ``--downstream fsnet`` (no Ray): contrastive training on
+    the online training split, then FSNet over the encoder on the validation stream."""
+    from nas.engine.forecast import online_search_task
+    from nas.engine.trial import run_trial
+
+    task = online_search_task({"data": str(co2_csv), "horizons": [4]})
+    row = run_trial(0, ss.preset("ts2vec"), dataclasses.asdict(task), [4], "smoke", 0,
+                    downstream="fsnet")
+    assert row["status"] == "ok", row["error"]
+    val = row["metrics"]["4"]["val"]
+    assert val["n_samples"] == 17 - 4 + 1 and math.isclose(row["val_mse"], val["mse"])
+    assert "test" not in row["metrics"]["4"] and np.isfinite(val["mae"])
+
+
+@pytest.mark.slow
 def test_an_online_search_scores_trials_by_the_fsnet_validation_stream(co2_csv, tmp_path,
                                                                       capsys):
     run = tmp_path / "run"

@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,11 +17,24 @@ from search_spaces import learner
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
+#: Specs built and trained once each: 80 in the default run, 400 under ``-m slow``.
+TRAIN_SETTINGS = settings(SETTINGS, max_examples=80)
 
 
-@SETTINGS
+@TRAIN_SETTINGS
 @given(seed=st.integers(0, 2**32 - 1), multivariate=st.booleans())
 def test_random_spec_round_trip_builds_and_trains(seed, multivariate, etth1_windows):
+    _round_trip_builds_and_trains(seed, multivariate, etth1_windows)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=400)
+@given(seed=st.integers(2**32, 2**33), multivariate=st.booleans())
+def test_many_more_random_specs_round_trip_build_and_train(seed, multivariate, etth1_windows):
+    _round_trip_builds_and_trains(seed, multivariate, etth1_windows)
+
+
+def _round_trip_builds_and_trains(seed, multivariate, etth1_windows):
     spec = ss.sample(seed)
     assert ss.validate(spec) is spec
     again = json.loads(json.dumps(spec))
