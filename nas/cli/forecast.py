@@ -1,6 +1,6 @@
 """``ctsnas forecast``: a searched encoder as the backbone of an online forecaster (FSNet and
 its baselines NoMem, OGD, ER, DER++) on the FSNet protocol, or as the input of Titans
-(:mod:`nas.cli.titans`), beside its reference rows."""
+(:mod:`nas.cli.titans`) and Time-LLM (:mod:`nas.cli.timellm`), beside its reference rows."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,9 @@ from .common import FLAGS, add_date_args, date_options, flag_error
 
 ONLINE_FLAGS = {**FLAGS, "model": "--model", "memory_read": "--memory-read", "split": "--split",
                 "path": "--encoder", "label_delay": "--no-label-delay", "epochs": "--epochs",
-                "threads": "--threads", "arch": "--arch", "no_label_delay": "--no-label-delay", **titans.TITANS_FLAGS,
-                **timellm.TIMELLM_FLAGS,
-                "rebuild_bank": "--rebuild-bank"}
+                "threads": "--threads", "arch": "--arch", "no_label_delay": "--no-label-delay",
+                "rebuild_bank": "--rebuild-bank", **titans.TITANS_FLAGS,
+                **timellm.TIMELLM_FLAGS}
 
 
 def _progress(quiet: bool):
@@ -109,9 +109,9 @@ def add_parsers(sub) -> None:
     """Add the forecast sub-command to ``sub``."""
     from downstream.online import READS, VARIANTS
 
-    p = sub.add_parser("forecast", help="online forecasting (FSNet, NoMem, OGD, ER, DER++) "
-                                        "or Titans, with a searched encoder as backbone or "
-                                        "input")
+    p = sub.add_parser("forecast", help="online forecasting (FSNet, NoMem, OGD, ER, DER++), "
+                                        "Titans or Time-LLM, with a searched encoder as "
+                                        "backbone or input")
     p.add_argument("--model", required=True,
                    help=f"one of {', '.join(VARIANTS)} (fsnet-index = fsnet with "
                         "--memory-read index), titans (long-horizon, see --mode) or timellm "
@@ -134,13 +134,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--data-dir", default=None, help="folder of the dataset files")
     add_date_args(p)
     p.add_argument("--horizon", type=int, default=None,
-                   help="H (FSNet: 1, 24, 48, default 24; Titans: 96, 192, 336, 720, default "
-                        "96)")
+                   help="H (FSNet: 1, 24, 48, default 24; Titans, Time-LLM: 96, 192, 336, "
+                        "720, default 96)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--encoder", default=None, metavar="PATH",
                        help="a saved contrastive encoder as the pretrained backbone (Titans: "
-                            "its frozen causal representations as input), from a multivariate "
-                            "run on the same variables")
+                            "its frozen causal representations as input; Time-LLM: added per "
+                            "patch), from a multivariate run on the same variables")
     which.add_argument("--arch", default=None, metavar="SPEC",
                        help="a preset or spec JSON whose architecture is trained from scratch "
                             "(default: ts2vec, the paper's backbone)")
@@ -149,8 +149,8 @@ def add_parsers(sub) -> None:
                         "code, which disables the memory; for the ablation)")
     p.add_argument("--split", default="test", help="stream: test (default) or val")
     p.add_argument("--epochs", type=int, default=None,
-                   help="warm-up epochs on train (default 6); Titans: most training epochs "
-                        "(default 10, best validation epoch kept)")
+                   help="warm-up epochs on train (default 6); Titans and Time-LLM: most "
+                        "training epochs (default 10, best validation epoch kept)")
     p.add_argument("--no-label-delay", action="store_true",
                    help="update right after each prediction, as the FSNet code does (uses "
                         "labels up to H-1 steps before they exist)")
