@@ -2,7 +2,8 @@
 language model only (or none: the LLM2Attn ablation). Imports nothing outside ``downstream``:
 an encoder is an object passed in."""
 from .llm import LanguageModel, NoLLM, build_tiny_llm, load_llm
-from .gram import GRAM, MemoryBank
+from .bank import MemoryBank
+from .gram import GRAM
 from .model import PatchEmbedding, Reprogramming, TimeLLM
 from .modules import GRAMPrefix, TAPRPrefix
 from .prompt import build_prompts, build_tokenizer, top_lags, window_statistics
