@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, forecast, search, space, zeroshot
+from . import evaluate, forecast, search, serve, space, zeroshot
 from .common import UsageError, flag_error
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show Python tracebacks of errors (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (space, evaluate, search, zeroshot, forecast):
+    for module in (space, evaluate, search, zeroshot, forecast, serve):
         module.add_parsers(sub)
     return parser
 

@@ -30,41 +30,6 @@ def _trials(args):
     return args.budget
 
 
-#: Random candidates the shipped T-AHC ranks for an evolution's initial population.
-GUIDE_SAMPLES = 2000
-
-
-def strategy_inputs(task, config: dict) -> dict:
-    """What ``evolution`` and ``guided`` need from the zero-shot layer (the engine may not
-    import it): ``initial`` = the ``population // 2`` best-ranked of :data:`GUIDE_SAMPLES`
-    random candidates (cost-capped, :func:`nas.zeroshot.query.rank_task` with the shipped
-    T-AHC at the first horizon, seeded by the run's seed: deterministic, so a resumed run
-    re-plans identically), and for ``guided`` also ``comparator`` = (model, the task's
-    standardised features); ``{}`` for the other strategies.
-
-    Raises:
-        ValueError: no shipped comparator.
-    """
-    if config["strategy"] not in ("evolution", "guided"):
-        return {}
-    from comparator.task_features import load_reference, task_features
-
-    from ..zeroshot.comparators import load_trained, standardise
-    from ..zeroshot.query import QUERY_DEFAULTS, rank_task
-
-    model, meta = load_trained()
-    horizon = config["horizons"][0]
-    ranked = rank_task(task, horizon, {**QUERY_DEFAULTS, "samples": GUIDE_SAMPLES,
-                                       "top": config["population"] // 2,
-                                       "seed": config["seed"]}, (model, meta))
-    out = {"initial": [t["spec"] for t in ranked["top"]]}
-    if config["strategy"] == "guided":
-        x = task.x[:task.splits["train"][1], task.n_covariates:]
-        feature = task_features(x, horizon, task.univariate, load_reference())
-        out["comparator"] = (model, standardise(feature, meta["norm"]))
-    return out
-
-
 def parse_rungs(text: str) -> list:
     """``--rungs``: comma-separated training iteration counts (the library checks that they
     increase)."""
@@ -77,6 +42,7 @@ def parse_rungs(text: str) -> list:
 
 def cmd_search(args) -> int:
     from ..engine.runner import search
+    from ..zeroshot.guidance import strategy_inputs
     from .report import format_leaderboard
 
     given = {"data": args.data, "data_dir": args.data_dir, "target": args.target,
@@ -103,7 +69,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from ..engine.results import export
+    from ..engine.results import export, run_summary
 
     if args.runs_command == "list":
         return _runs_list(args.root)
@@ -111,36 +77,13 @@ def cmd_runs(args) -> int:
         if args.runs_command == "export":
             print(export(args.dir, args.format, args.out))
             return 0
-        summary = _run_summary(args.dir)
+        summary = run_summary(args.dir)
     except ValueError as exc:
         raise flag_error(exc, {"run_dir": "DIR", "out": "--out", "fmt": "--format"}) from None
     from .report import format_leaderboard
-    print(format_leaderboard(summary, top=args.top))
+    print(json.dumps(summary, indent=2, default=str) if args.json
+          else format_leaderboard(summary, top=args.top))
     return 0
-
-
-def _run_summary(run_dir) -> dict:
-    """The stored run as a summary, read without creating or writing anything."""
-    from pathlib import Path
-
-    from ..engine.results import leaderboard, read_json, trials_frame
-    from ..engine.store import RunStore
-
-    frame = trials_frame(run_dir)
-    store = RunStore(run_dir, readonly=True)
-    try:
-        config, rows = store.get_config(), store.trials()
-    finally:
-        store.close()
-    summary = {"run_dir": run_dir, "config": config, "n_trials": len(frame),
-               "n_failed": int((frame["status"] != "ok").sum()) if len(frame) else 0,
-               "references": read_json(Path(run_dir) / "references.json") or {},
-               "training_gain": read_json(Path(run_dir) / "training_gain.json") or {},
-               "leaderboard": leaderboard(rows)}
-    best_test = read_json(Path(run_dir) / "best_test.json")
-    if best_test:
-        summary["best_test"] = best_test
-    return summary
 
 
 def _runs_list(root) -> int:
@@ -233,6 +176,7 @@ def add_parsers(sub) -> None:
     p = runs.add_parser("show")
     p.add_argument("dir")
     p.add_argument("--top", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="the whole summary as JSON")
     p.set_defaults(func=cmd_runs)
     p = runs.add_parser("export")
     p.add_argument("dir")

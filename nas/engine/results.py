@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 import ray  # noqa: E402
 
@@ -137,24 +138,38 @@ def _reference_rows(spec: dict, task, config: dict, test: bool = False) -> dict:
                           features=config.get("features", "repr"))
 
 
-def plot_best_so_far(rows: list, path: Path) -> None:
-    """PNG of the best validation MSE so far against trials (completion order)."""
-    done = sorted(rows, key=lambda r: r["finished_at"] or 0)
+def best_so_far(rows: list) -> list:
+    """The best validation MSE so far after each completed trial (completion order; None
+    until a trial succeeds)."""
     best, curve = float("inf"), []
-    for r in done:
+    for r in sorted(rows, key=lambda r: r["finished_at"] or 0):
         if r["status"] == "ok":
             best = min(best, r["val_mse"])
         curve.append(best if best < float("inf") else None)
+    return curve
+
+
+def best_so_far_image(rows: list, fmt: str = "png") -> bytes:
+    """The :func:`best_so_far` curve against trials completed as a PNG or SVG image (bytes);
+    in the SVG the curve's markers lie in the group ``id="best-so-far"``."""
+    curve = best_so_far(rows)
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(range(1, len(curve) + 1), curve, drawstyle="steps-post", marker=".")
+    ax.plot(range(1, len(curve) + 1), curve, drawstyle="steps-post", marker=".",
+            gid="best-so-far")
     ax.set_xlabel("trials completed")
     ax.set_ylabel("best validation MSE")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    fig.savefig(buffer, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
     plt.close(fig)
-    write_atomic(buffer.getvalue(), path)
+    return buffer.getvalue()
+
+
+def plot_best_so_far(rows: list, path: Path) -> None:
+    """PNG of the best validation MSE so far against trials (completion order)."""
+    write_atomic(best_so_far_image(rows, "png"), path)
 
 
 def save_best(runner, best: dict) -> dict:
@@ -249,6 +264,31 @@ def trials_frame(run_dir) -> pd.DataFrame:
         item["torch"] = (r["versions"] or {}).get("torch")
         flat.append(item)
     return pd.DataFrame(flat)
+
+
+def run_summary(run_dir) -> dict:
+    """The stored run as :func:`finalize`'s summary (config, trials, failures, reference rows,
+    training gains, leaderboard, best_test once written), read without creating or writing
+    anything: what ``ctsnas runs show`` prints and the service serves.
+
+    Raises:
+        ValueError: ``run_dir`` holds no run or an unreadable one.
+    """
+    frame = trials_frame(run_dir)
+    store = RunStore(run_dir, readonly=True)
+    try:
+        config, rows = store.get_config(), store.trials()
+    finally:
+        store.close()
+    summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(frame),
+               "n_failed": int((frame["status"] != "ok").sum()) if len(frame) else 0,
+               "references": read_json(Path(run_dir) / "references.json") or {},
+               "training_gain": read_json(Path(run_dir) / "training_gain.json") or {},
+               "leaderboard": leaderboard(rows)}
+    best_test = read_json(Path(run_dir) / "best_test.json")
+    if best_test:
+        summary["best_test"] = best_test
+    return summary
 
 
 def export(run_dir, fmt: str, out=None) -> Path:

@@ -240,6 +240,23 @@ class Search:
         bar.set_postfix(failed=self._failed, best=best)
 
 
+def check_search(given: dict, run_dir, resume: bool = False) -> tuple:
+    """Everything :func:`search` checks before Ray starts: the options (:func:`check_config`)
+    merged with a stored run (:func:`merge_stored`), the data loaded and split, the horizons
+    against the downstream task. Returns ``(config, task)``; writes nothing.
+
+    Raises:
+        ValueError: as :func:`search`, named by the config key.
+    """
+    config = check_config(merge_stored(run_dir, given, resume))
+    task = (online_search_task(config) if config["downstream"] == "fsnet" else
+            prepare(config["data"], config["data_dir"], config["target"],
+                    config["univariate"], config["horizons"], **load_options(config)))
+    if config["downstream"] == "titans":
+        check_search_task(task, config["horizons"])
+    return config, task
+
+
 def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
            trial_fn=run_trial, wait_lock: float | None = 0, guidance=None) -> dict:
     """``ctsnas search`` as a function: ``config["trials"]`` trials proposed by the strategy
@@ -265,12 +282,7 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     from .results import finalize
 
     given = current_names(config, warn=True)
-    config = check_config(merge_stored(run_dir, given, resume))
-    task = (online_search_task(config) if config["downstream"] == "fsnet" else
-            prepare(config["data"], config["data_dir"], config["target"],
-                    config["univariate"], config["horizons"], **load_options(config)))
-    if config["downstream"] == "titans":
-        check_search_task(task, config["horizons"])
+    config, task = check_search(given, run_dir, resume)
     strategy = with_fidelity(
         make_strategy(config["strategy"], config["trials"], config["seed"], len(task.inputs) > 1,
                       config["extra_specs"], config["population"], config["sample_size"],
