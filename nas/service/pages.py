@@ -5,11 +5,14 @@ the best-so-far chart (inline SVG drawn by matplotlib). Pages of active jobs ref
 themselves every few seconds."""
 from __future__ import annotations
 
+import json
 import time
 from html import escape
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+
+import search_spaces as ss
 
 from .jobs import ACTIVE, RESUMABLE
 from .requests import QueryRequest, RequestError, SearchRequest
@@ -85,12 +88,13 @@ def leaderboard(summary: dict) -> str:
     head = ("<tr><th>rank</th><th>trial</th><th class=l>hash</th>"
             + "".join(f"<th>H={h}</th>" for h in horizons)
             + "<th>mean</th><th>params</th><th>seconds</th><th class=l>status</th></tr>")
-    rows = []
+    rows, preset = [], ss.spec_hash(ss.preset("ts2vec"))
     for r in summary["leaderboard"]:
+        label = " (ts2vec preset)" if r["spec_hash"] == preset else ""
         cells = "".join(f"<td>{fmt(r['metrics'][h]['val']['mse'] if r['metrics'] else None)}</td>"
                         for h in horizons)
         rows.append(f"<tr class=trial><td>{fmt(r['rank'])}</td><td>{r['trial']}</td>"
-                    f"<td class=l>{escape(r['spec_hash'])}</td>{cells}<td>{fmt(r['val_mse'])}"
+                    f"<td class=l>{escape(r['spec_hash'])}{label}</td>{cells}<td>{fmt(r['val_mse'])}"
                     f"</td><td>{fmt(r['n_params'])}</td><td>{fmt(r['seconds'], 1)}</td>"
                     f"<td class=l>{escape(r['status'])}</td></tr>")
     for name, ref in summary.get("references", {}).items():
@@ -143,9 +147,9 @@ def query_page(result: dict) -> str:
                 f"{rows}</table>")
 
 
-def _json(value) -> str:
-    import json
-    return json.dumps(value, indent=1, sort_keys=True)
+def _json(spec: dict) -> str:
+    """A spec one cell per line."""
+    return "\n".join(f"{k}: {json.dumps(v, sort_keys=True)}" for k, v in spec.items())
 
 
 def routes(app, service) -> None:
