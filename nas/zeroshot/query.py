@@ -3,8 +3,12 @@ T-AHC, optionally training the top K through the Ray runner (AutoCTS++ zero-shot
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +61,14 @@ def candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: floa
     """``n`` distinct specs under the cost cap (deterministic for the seed): a share
     ``anchor_share`` of them are neighbours of the ``ts2vec`` preset (1 to 3 cells redrawn by
     :func:`search_spaces.mutate`, a warm start from the known baseline), the rest uniform
-    random samples of the space."""
+    random samples of the space. The last few lists are kept (a repeated query draws the
+    same ones); the caller gets its own list."""
+    return list(_candidates(n, seed, spatial, n_features, max_cost, anchor_share))
+
+
+@functools.lru_cache(maxsize=8)
+def _candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: float,
+                anchor_share: float) -> tuple:
     rng, out = np.random.default_rng(seed), []
     anchor, n_anchored = ss.preset("ts2vec"), round(n * anchor_share)
     seen = {ss.spec_hash(anchor)} if n_anchored else set()  # a chain may mutate back to it
@@ -74,7 +85,33 @@ def candidates(n: int, seed: int, spatial: bool, n_features: int, max_cost: floa
         if h not in seen:
             seen.add(h)
             out.append(spec)
-    return out
+    return tuple(out)
+
+
+#: Task features of recent tasks, keyed by the training split's bytes, shape, horizon and
+#: univariate flag: a repeated query (a service answering many) skips the reference encoder.
+_FEATURES: OrderedDict = OrderedDict()
+_FEATURES_LOCK = threading.Lock()
+FEATURE_CACHE_SIZE = 32
+
+
+def cached_task_features(task, horizon: int) -> np.ndarray:
+    """:func:`comparator.task_features.task_features` of ``task``'s training split (T, N)
+    at ``horizon``, computed once per distinct task (deterministic, so a cached vector is the
+    one a fresh computation gives)."""
+    x = np.ascontiguousarray(task.x[:task.splits["train"][1], task.n_covariates:])
+    key = (hashlib.sha256(x.tobytes()).hexdigest(), x.shape, str(x.dtype), horizon,
+           bool(task.univariate))
+    with _FEATURES_LOCK:
+        if key in _FEATURES:
+            _FEATURES.move_to_end(key)
+            return _FEATURES[key]
+    feature = task_features(x, horizon, task.univariate, load_reference())
+    with _FEATURES_LOCK:
+        _FEATURES[key] = feature
+        while len(_FEATURES) > FEATURE_CACHE_SIZE:
+            _FEATURES.popitem(last=False)
+    return feature
 
 
 def rank_task(task, horizon: int, config: dict, trained=None) -> dict:
@@ -82,9 +119,7 @@ def rank_task(task, horizon: int, config: dict, trained=None) -> dict:
     (default: loaded from ``config["weights"]``); -> {"top": [...], timings}."""
     timings, t0 = {}, time.perf_counter()
     model, meta = trained or load_trained(config["weights"])
-    x = task.x[:task.splits["train"][1], task.n_covariates:]
-    feat = standardise(task_features(x, horizon, task.univariate, load_reference()),
-                       meta["norm"])
+    feat = standardise(cached_task_features(task, horizon), meta["norm"])
     timings["task_features_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     specs = candidates(config["samples"], config["seed"], len(task.inputs) > 1 and

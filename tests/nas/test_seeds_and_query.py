@@ -177,9 +177,13 @@ def test_the_shipped_plan_is_continued_under_the_new_profile_name():
 
 
 def test_sampling_under_the_cost_cap_is_deterministic():
+    from nas.zeroshot.query import _candidates
+
     a = candidates(300, 3, True, 11, 1.5)
+    _candidates.cache_clear()  # drawn again, not read from the cache
     assert [ss.spec_hash(s) for s in a] == [ss.spec_hash(s) for s in candidates(300, 3, True,
                                                                                 11, 1.5)]
+    assert candidates(300, 3, True, 11, 1.5) is not candidates(300, 3, True, 11, 1.5)
     assert len({ss.spec_hash(s) for s in a}) == 300
     assert max(relative_cost(s, 11) for s in a) <= 1.5
 
@@ -248,3 +252,18 @@ def test_shipped_comparator_ranks_20000_candidates(capsys):
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_candidates"] == 2000 and len(out["top"]) == 5
+
+
+def test_cached_task_features_equal_a_fresh_computation():
+    from comparator.task_features import load_reference, task_features
+
+    from nas.engine.evaluate import prepare
+    from nas.zeroshot.query import _FEATURES, cached_task_features
+
+    task = prepare("co2", None, None, False, [12])
+    _FEATURES.clear()
+    first = cached_task_features(task, 12)
+    assert len(_FEATURES) == 1 and cached_task_features(task, 12) is first
+    x = task.x[:task.splits["train"][1], task.n_covariates:]
+    assert np.allclose(first, task_features(x, 12, task.univariate, load_reference()))
+    assert not np.allclose(cached_task_features(task, 48), first)  # the horizon is a key
