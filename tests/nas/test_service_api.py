@@ -191,3 +191,17 @@ def test_cancel_keeps_finished_trials(serve, data_dir):
     assert 1 <= job["trials_done"] < 40
     assert len(job["summary"]["leaderboard"]) == job["trials_done"]
     assert server.delete(f"/searches/{job['id']}").status_code == 409
+
+
+@pytest.mark.slow
+def test_query_with_train_top_becomes_a_job(serve, data_dir):
+    server = serve(data_dir=data_dir).wait_up()
+    r = server.post("/query", json={"data": "co2", "horizon": 4, "samples": 200, "top": 5,
+                                    "train_top": 2, "profile": "smoke"})
+    assert r.status_code == 202, r.text
+    job = server.wait_job(r.json()["job"]["id"])
+    assert job["kind"] == "query" and job["state"] == "done", job
+    trained = job["query"]["train"]["trained"]
+    assert len(trained) == 2 and trained[0]["spec_hash"] == job["query"]["top"][0]["spec_hash"]
+    assert job["query"]["train"]["best"]["status"] == "ok"
+    assert job["summary"]["n_trials"] == 2
