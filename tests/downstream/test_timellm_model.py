@@ -1,32 +1,19 @@
-"""The base Time-LLM of ``downstream/timellm`` (prompt, tokenizer, local LM, model, training).
-
-Everything runs over one tiny randomly initialised GPT-2 (width 32, one block, two heads)
-written once per module by ``build_tiny_llm``, with lookback 32, patch 16 / stride 8 (4
-patches) and horizon 8, on real ETTh1 rows. GRA-M is not tested here.
-
-What is checked:
-  * the prompt's statistics come from the input window alone: min / max / median / trend equal
-    numpy on the window, the lags are the top-5 of the circular autocorrelation (brute force in
-    numpy), prompts and forecasts of sample t do not change when rows >= t are rewritten (and
-    do change when row t - 1 is);
-  * the tokenizer: special tokens and digits are single tokens, no [UNK] in real prompts, the
-    saved tokenizer is the built one; the random-init marker; ``load_llm`` / ``LanguageModel``
-    arguments; the LM is frozen and bit-identical after a training step that moves the rest;
-  * shapes (N = 1 and 7, encoder features, patches, reprogramming), denormalisation;
-  * the auxiliary-loss warm-up and the total loss with a TAPR prefix;
-  * float64 end to end, no hard-coded CUDA or bfloat16 in the sources;
-  * checkpoints: resume equals an uninterrupted run (dropout 0), wrong configurations are
-    refused, no LM weights in the file; ``fit`` restores the best epoch; ``evaluate``'s
-    counts and values.
-
-Three tests guard fixed bugs: a forecast must not depend on the other windows of its batch
-(positions count unmasked tokens only), a resume is bit-identical with dropout (torch's RNG is
-in the checkpoint), and a checkpoint of another horizon is a ValueError("checkpoint: ...").
+"""The base Time-LLM of ``downstream/timellm`` as a model (prompt, tokenizer, local LM, forward,
+losses, dtype), over the tiny randomly initialised GPT-2 of the ``llm_dir`` fixture (width 32,
+one block, two heads) with lookback 32, patch 16 / stride 8 (4 patches) and horizon 8, on real
+ETTh1 rows (GRA-M is not tested here): the prompt's statistics come from the input window alone
+(min / max / median / trend equal numpy on the window, the lags are the top-5 of the circular
+autocorrelation by brute force, prompts and forecasts of sample t do not change when rows >= t
+are rewritten and do when row t - 1 is, and a forecast does not depend on the other windows of
+its batch: positions count unmasked tokens only, a fixed bug); the tokenizer (special tokens and
+digits are single tokens, no [UNK] in real prompts, the saved tokenizer is the built one), the
+random-init marker, ``load_llm`` / ``LanguageModel`` arguments, the LM frozen and bit-identical
+after a training step that moves the rest; shapes (N = 1 and 7, encoder features, patches,
+reprogramming) and denormalisation; the auxiliary-loss warm-up and the total loss with a TAPR
+prefix; float64 end to end and no hard-coded CUDA or bfloat16 in the sources.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import re
 import shutil
@@ -45,70 +32,21 @@ from downstream.timellm import (
     Reprogramming,
     TimeLLM,
     build_prompts,
-    build_tiny_llm,
     build_tokenizer,
     load_llm,
     top_lags,
 )
-from downstream.timellm import train as train_module
 from downstream.timellm.llm import RANDOM_INIT_MARKER
 from downstream.timellm.modules import TAPRPrefix
 from downstream.timellm.tapr import tapr_loss
-from downstream.timellm.train import (
-    aux_factor,
-    evaluate,
-    fit,
-    loss_terms,
-    save_checkpoint,
-    trainable_state,
-)
+from downstream.timellm.train import aux_factor, loss_terms
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 L, H, PATCH, STRIDE = 32, 8, 16, 8
 DESC = "ETTh1 electricity transformer temperature hourly"
-SPLITS = {"train": (0, 80), "val": (80, 110)}  # 41 training samples (2 batches), 23 validation
-BATCH = 16
 PROMPT_RE = re.compile(r"min value (\S+), max value (\S+), median value (\S+), the trend of "
                        r"input is (\w+), top 5 lags are : ([\d ]+) <\|end_prompt\|>")
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """One torch thread in module fixtures, which are set up before the function-scoped
-    ``one_torch_thread`` (two threads on the loaded 2-core machine: fits ~5x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def llm_dir(tmp_path_factory) -> Path:
-    with _one_thread():
-        return build_tiny_llm(tmp_path_factory.mktemp("tiny_llm"), DESC, width=32, layers=1,
-                              heads=2)
-
-
-@pytest.fixture(scope="module")
-def llm(llm_dir) -> LanguageModel:
-    """Shared by the float32 models (frozen: no test changes it; checked below)."""
-    return LanguageModel(llm_dir)
-
-
-@pytest.fixture(scope="module")
-def ett(etth1) -> np.ndarray:
-    """ETTh1 rows [0, 200), the last two variables (LULL, OT)."""
-    return np.ascontiguousarray(etth1[:200, -2:])
-
-
-def _model(llm, seed: int = 0, horizon: int = H, **kwargs) -> TimeLLM:
-    torch.manual_seed(seed)
-    kwargs = {"d_model": 8, "heads": 2, "d_keys": 4, "d_ff": 16, "prototypes": 20,
-              "patch_len": PATCH, "stride": STRIDE, **kwargs}
-    return TimeLLM(L, horizon, llm, DESC, **kwargs)
 
 
 def _windows(etth1, starts, length: int = L) -> torch.Tensor:
@@ -164,7 +102,7 @@ def test_top_lags_are_the_highest_circular_autocorrelations(etth1):
         top_lags(x[:, :4])
 
 
-def test_prompt_and_forecast_of_sample_t_ignore_rows_from_t_on(llm, etth1):
+def test_prompt_and_forecast_of_sample_t_ignore_rows_from_t_on(llm, etth1, timellm_model):
     values = np.ascontiguousarray(etth1[:200])
     t = 120
     rewritten = values.copy()
@@ -172,7 +110,7 @@ def test_prompt_and_forecast_of_sample_t_ignore_rows_from_t_on(llm, etth1):
     touched = values.copy()
     touched[t - 1] += 4.0  # the window's last row
     data, future, last = (SeriesWindows(v, v, L, H) for v in (values, rewritten, touched))
-    model = _model(llm).eval()
+    model = timellm_model(llm).eval()
     with torch.no_grad():
         x, x_future, x_last = (d.inputs([t])[0] for d in (data, future, last))
         assert torch.equal(x, x_future) and not torch.equal(x, x_last)
@@ -184,13 +122,13 @@ def test_prompt_and_forecast_of_sample_t_ignore_rows_from_t_on(llm, etth1):
     assert not torch.allclose(forecasts[0], forecasts[2])
 
 
-def test_forecast_of_sample_t_in_a_batch_ignores_rows_from_t_on(llm, etth1):
+def test_forecast_of_sample_t_in_a_batch_ignores_rows_from_t_on(llm, etth1, timellm_model):
     values = np.ascontiguousarray(etth1[:200, -1:])
     t, later = 70, 86  # the batch mate's window [54, 86) holds rows t.. of the future
     rewritten = values.copy()
     rewritten[t:] = -values[t:]
     data, future = SeriesWindows(values, values, L, H), SeriesWindows(rewritten, rewritten, L, H)
-    model = _model(llm).eval()
+    model = timellm_model(llm).eval()
     with torch.no_grad():
         padded = [model.prompt_embeddings(_normalised(d.inputs([t, later])[0]))[1].shape[1]
                   for d in (data, future)]
@@ -244,8 +182,8 @@ def test_random_init_marker_and_loaders(llm, llm_dir, tmp_path):
         load_llm(tmp_path / "missing")
 
 
-def test_language_model_frozen_through_a_training_step(llm, ett):
-    model = _model(llm)
+def test_language_model_frozen_through_a_training_step(llm, ett, timellm_model):
+    model = timellm_model(llm)
     frozen = {k: v.clone() for k, v in llm.model.state_dict().items()}
     assert frozen and not any(p.requires_grad for p in llm.parameters())
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -269,8 +207,8 @@ def test_language_model_frozen_through_a_training_step(llm, ett):
 # ------------------------------------------------------------------------------ 3. shapes
 
 @pytest.mark.parametrize("n_vars", [1, 7])
-def test_forward_shapes(llm, etth1, n_vars):
-    model = _model(llm).eval()
+def test_forward_shapes(llm, etth1, n_vars, timellm_model):
+    model = timellm_model(llm).eval()
     shapes = []
     hook = model.reprogram.register_forward_hook(lambda m, i, o: shapes.append(o.shape))
     x = _windows(etth1, [0, 300, 900])[:, :, :n_vars]
@@ -283,9 +221,9 @@ def test_forward_shapes(llm, etth1, n_vars):
     assert aux["series"].shape == (3 * n_vars, L)
 
 
-def test_encoder_features_enter_the_forecast(llm, etth1):
+def test_encoder_features_enter_the_forecast(llm, etth1, timellm_model):
     d = 3
-    model = _model(llm, encoder_dim=d).eval()
+    model = timellm_model(llm, encoder_dim=d).eval()
     x = _windows(etth1, [0, 500])[:, :, :2]
     features = torch.randn(2, L, d, generator=torch.Generator().manual_seed(2))
     pooled = model.pool(features)
@@ -324,8 +262,8 @@ def test_reprogramming_shape_and_seq_len_check(llm):
         TimeLLM(PATCH - 1, H, llm, patch_len=PATCH)
 
 
-def test_denormalisation_follows_scale_and_shift(llm, etth1):
-    model = _model(llm).eval()
+def test_denormalisation_follows_scale_and_shift(llm, etth1, timellm_model):
+    model = timellm_model(llm).eval()
     x = _windows(etth1, [0, 500, 1000])
     scale = torch.tensor([1.0, 2.0, 4.0, 8.0, 1.5, 3.0, 10.0])
     shift = torch.tensor([1.0, -3.0, 0.5, 7.0, 0.0, 2.0, -5.0])
@@ -349,9 +287,9 @@ def test_aux_factor_warm_up():
     assert 0 < aux_factor(1) < aux_factor(499) < 1
 
 
-def test_loss_terms_with_tapr(llm, etth1):
+def test_loss_terms_with_tapr(llm, etth1, timellm_model):
     tapr = TAPRPrefix(L, H, llm.d_llm, channels=4, heads=2)
-    model = _model(llm, prefix_modules={"tapr": tapr}).eval()
+    model = timellm_model(llm, prefix_modules={"tapr": tapr}).eval()
     starts = [0, 400]
     x = _windows(etth1, starts)[:, :, :3]
     labels = torch.as_tensor(np.stack([etth1[s + L:s + L + H, :3] for s in starts]))
@@ -378,8 +316,8 @@ def test_loss_terms_with_tapr(llm, etth1):
 
 # -------------------------------------------------------------------------- 5. device / dtype
 
-def test_float64_model_runs_in_float64(llm_dir, etth1):
-    model = _model(LanguageModel(llm_dir), prefix_modules={
+def test_float64_model_runs_in_float64(llm_dir, etth1, timellm_model):
+    model = timellm_model(LanguageModel(llm_dir), prefix_modules={
         "tapr": TAPRPrefix(L, H, 32, channels=4, heads=2)}).double()
     x = _windows(etth1, [0, 800])[:, :, :2].double()
     labels = torch.as_tensor(np.stack([etth1[s + L:s + L + H, :2] for s in (0, 800)])).double()
@@ -402,126 +340,3 @@ def test_sources_have_no_hard_coded_cuda_or_bfloat16():
     for name, text in files.items():
         assert ".cuda(" not in text, name
         assert "bfloat16" not in text, name
-
-
-# --------------------------------------------------------------------- 6. checkpoints / resume
-
-def _resume_runs(llm, ett, folder: Path, dropout: float) -> dict:
-    """One epoch with a checkpoint, a fresh model resuming to two, and a fresh uninterrupted
-    two-epoch run, all from the same seeds."""
-    data, ckpt = SeriesWindows(ett, ett, L, H), folder / "timellm.pt"
-    kwargs = {"batch_size": BATCH, "seed": 0}
-    first = fit(_model(llm, dropout=dropout), data, SPLITS, epochs=1, checkpoint=ckpt, **kwargs)
-    saved = torch.load(ckpt, weights_only=False)
-    resumed_model = _model(llm, dropout=dropout)
-    resumed = fit(resumed_model, data, SPLITS, epochs=2, checkpoint=ckpt, **kwargs)
-    straight_model = _model(llm, dropout=dropout)
-    straight = fit(straight_model, data, SPLITS, epochs=2, **kwargs)
-    return {"first": first, "saved": saved, "resumed": resumed, "straight": straight,
-            "resumed_state": trainable_state(resumed_model),
-            "straight_state": trainable_state(straight_model)}
-
-
-@pytest.fixture(scope="module")
-def resume_no_dropout(llm, ett, tmp_path_factory) -> dict:
-    with _one_thread():
-        return _resume_runs(llm, ett, tmp_path_factory.mktemp("resume"), dropout=0.0)
-
-
-def _check_resume(runs: dict) -> None:
-    first, resumed, straight = runs["first"], runs["resumed"], runs["straight"]
-    assert len(first["val_mse"]) == 1 and first["step"] == 2
-    assert len(resumed["val_mse"]) == len(resumed["train_mse"]) == 2 and resumed["step"] == 4
-    assert resumed["train_mse"][0] == first["train_mse"][0]
-    assert resumed["val_mse"][0] == first["val_mse"][0]
-    assert resumed["train_mse"] == straight["train_mse"]
-    assert resumed["val_mse"] == straight["val_mse"]
-    assert resumed["best_epoch"] == straight["best_epoch"]
-    assert runs["resumed_state"].keys() == runs["straight_state"].keys()
-    for k, v in runs["resumed_state"].items():
-        assert torch.equal(v, runs["straight_state"][k]), k
-
-
-def test_resume_equals_an_uninterrupted_run(resume_no_dropout):
-    _check_resume(resume_no_dropout)
-
-
-def test_resume_equals_an_uninterrupted_run_with_dropout(llm, ett, tmp_path):
-    _check_resume(_resume_runs(llm, ett, tmp_path, dropout=0.1))
-
-
-def test_checkpoint_holds_no_language_model_weights(resume_no_dropout):
-    saved = resume_no_dropout["saved"]
-
-    def keys(obj):
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                yield k
-                yield from keys(v)
-
-    all_keys = [k for k in keys(saved) if isinstance(k, str)]
-    assert "head.1.weight" in saved["model"] and "mapping.weight" in saved["model"]
-    assert saved["best_state"].keys() == saved["model"].keys()
-    assert not [k for k in all_keys if k.startswith("llm.")]
-
-
-def _checkpoint_of(model: TimeLLM, path: Path) -> Path:
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
-    history = {"train_mse": [1.0], "val_mse": [1.0], "best_epoch": 0, "step": 3,
-               "seconds": 0.0}
-    save_checkpoint(path, model, optimizer, history, np.random.default_rng(0))
-    return path
-
-
-def test_checkpoint_of_other_modules_is_refused(llm, ett, tmp_path):
-    with_tapr = _model(llm, prefix_modules={"tapr": TAPRPrefix(L, H, 32, channels=4, heads=2)})
-    ckpt = _checkpoint_of(with_tapr, tmp_path / "tapr.pt")
-    with pytest.raises(ValueError, match="^checkpoint:"):
-        fit(_model(llm), SeriesWindows(ett, ett, L, H), SPLITS, epochs=1, checkpoint=ckpt)
-    with pytest.raises(ValueError, match="^checkpoint:"):  # and the other way round
-        fit(with_tapr, SeriesWindows(ett, ett, L, H), SPLITS, epochs=1,
-            checkpoint=_checkpoint_of(_model(llm), tmp_path / "base.pt"))
-
-
-def test_checkpoint_of_another_horizon_is_refused(llm, ett, tmp_path):
-    ckpt = _checkpoint_of(_model(llm, horizon=4), tmp_path / "h4.pt")
-    with pytest.raises(ValueError, match="^checkpoint:"):
-        fit(_model(llm), SeriesWindows(ett, ett, L, H), SPLITS, epochs=1, checkpoint=ckpt)
-
-
-# ----------------------------------------------------------------------- 7. best epoch, evaluate
-
-def test_fit_restores_the_best_validation_epoch(llm, ett, monkeypatch):
-    data, scripted = SeriesWindows(ett, ett, L, H), iter([0.3, 0.9])  # best: not the last
-    states, real = [], []
-
-    def scripted_evaluate(model, data, bounds, batch_size=64):
-        states.append(copy.deepcopy(trainable_state(model)))
-        real.append(evaluate(model, data, bounds, batch_size)["mse"])
-        return {"mse": next(scripted)}
-
-    monkeypatch.setattr(train_module, "evaluate", scripted_evaluate)
-    model = _model(llm, dropout=0.0)
-    history = fit(model, data, SPLITS, epochs=2, patience=5, batch_size=BATCH)
-    monkeypatch.undo()
-    assert history["val_mse"] == [0.3, 0.9] and history["best_epoch"] == 0
-    assert "_best_state" not in history
-    final = trainable_state(model)
-    assert all(torch.equal(v, states[0][k]) for k, v in final.items())
-    assert not all(torch.equal(v, states[1][k]) for k, v in final.items())
-    assert evaluate(model, data, SPLITS["val"])["mse"] == real[0]
-
-
-def test_evaluate_counts_and_scores(llm, ett):
-    data = SeriesWindows(ett, ett, L, H)
-    model = _model(llm).train()
-    for bounds, n in ((SPLITS["val"], 110 - H + 1 - 80), ((0, 60), 60 - H + 1 - L)):
-        out = evaluate(model, data, bounds)
-        assert not model.training
-        assert set(out) == {"mse", "mae", "n_samples"}
-        assert out["n_samples"] == n == len(data.starts(bounds))
-        ts = np.arange(max(bounds[0], L), bounds[1] - H + 1)
-        with torch.no_grad():  # one batch, as evaluate's (n < 64)
-            error = (model(data.inputs(ts)[0])[0] - data.labels(ts)).double().numpy()
-        assert out["mse"] == pytest.approx(np.mean(error ** 2), rel=1e-6)
-        assert out["mae"] == pytest.approx(np.mean(np.abs(error)), rel=1e-6)

@@ -1,18 +1,13 @@
-"""GRA-M (downstream/timellm/gram.py): memory bank, pattern-value retriever, knowledge gate, losses.
-
-What is checked:
-  * the bank, on real ETTh1 rows with training bounds (1000, 6000) (rows [0, 1000) and
-    [6000, 8640) stand for validation/test): every pair's window and future lie inside the
-    bounds, the stored values are the data's rows, instance-normalised with the window's
-    statistics, the admissible range is used up to its edges, max_items and the seeded
-    stratified subsample; save/load bit for bit, ``check_bounds`` and ``load_or_build``;
-  * retrieval: the top-k items, distances and weights equal a brute-force numpy computation on
-    the retriever's own embeddings (both value modes); with identity-like encoders a bank
-    window retrieves itself first with weight ~1 at temperature 0.1; top-k and temperature
-    semantics; the ``rows`` exclusion in training; the eval cache follows parameter updates;
-  * the gate: in (0, 1), residual form (gate 0 keeps the features exactly, gate 1 gives the
-    attended ones), the retrieval weights as attention prior; the losses; dtype/device follow
-    the input; one-line ValueErrors naming the argument.
+"""GRA-M's pattern-value retriever and knowledge gate (downstream/timellm/gram.py) over the
+``small_bank`` fixture (200 items of real ETTh1): the top-k items, distances and weights equal a
+brute-force numpy computation on the retriever's own embeddings (both value modes); with
+identity-like encoders a bank window retrieves itself first with weight ~1 at temperature 0.1;
+top-k and temperature semantics; the retrieval embedding; the ``rows`` exclusion in training and
+gradients through a fresh candidate subset; the eval cache follows parameter updates and the
+value mode; the shape embedding is the CLS output; the gate is in (0, 1) in residual form (gate
+0 keeps the features exactly, gate 1 gives the attended ones) with the retrieval weights as
+attention prior; the gate losses; dtype/device follow the input; one-line ValueErrors naming
+the argument.
 """
 from __future__ import annotations
 
@@ -27,12 +22,7 @@ from downstream.timellm.gram import (GRAM, AdaptiveKnowledgeGate, MemoryBank,
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SEQ, HOR, D_LLM = 48, 12, 16
-BOUNDS = (1000, 6000)
-
-
-@pytest.fixture(scope="module")
-def small_bank(etth1) -> MemoryBank:
-    return MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=200, seed=0)
+BOUNDS = (1000, 6000)  # the training rows of the small_bank fixture
 
 
 def _gram(bank: MemoryBank, seed: int = 0, **kwargs) -> GRAM:
@@ -45,124 +35,6 @@ def _gram(bank: MemoryBank, seed: int = 0, **kwargs) -> GRAM:
 
 def _features(n: int, p: int = 5, seed: int = 1, dtype=torch.float32) -> torch.Tensor:
     return torch.randn(n, p, D_LLM, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def _one_line(excinfo, name: str) -> None:
-    text = str(excinfo.value)
-    assert "\n" not in text and text.startswith(f"{name}:") and "allowed" in text, text
-
-
-# --- MemoryBank ---------------------------------------------------------------------------------
-
-def test_bank_pairs_lie_inside_the_training_rows_and_hold_the_data(etth1):
-    bank = MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=10**6)
-    start, end = BOUNDS
-    n_t = end - start - SEQ - HOR + 1
-    assert len(bank) == n_t * etth1.shape[1] and bank.bounds == BOUNDS
-    rows, var = bank.rows.numpy(), bank.variables.numpy()
-    assert (rows - SEQ >= start).all() and (rows + HOR <= end).all()
-    assert rows.min() == start + SEQ and rows.max() == end - HOR  # the edges are used
-    assert len({(int(r), int(v)) for r, v in zip(rows, var)}) == len(bank)
-    for i in np.random.default_rng(0).choice(len(bank), 300, replace=False):
-        t, v, m, s = rows[i], var[i], float(bank.mean[i]), float(bank.std[i])
-        window, future = etth1[t - SEQ:t, v], etth1[t:t + HOR, v]
-        assert m == pytest.approx(window.mean(), abs=1e-5)
-        assert s == pytest.approx(np.sqrt(window.var() + 1e-5), rel=1e-5)
-        np.testing.assert_allclose(bank.windows[i].numpy() * s + m, window, atol=1e-5)
-        np.testing.assert_allclose(bank.futures[i].numpy() * s + m, future, atol=1e-5)
-    # nothing from outside the bounds: rewriting those rows leaves the bank bit-identical
-    poisoned = etth1.copy()
-    poisoned[:start], poisoned[end:] = 1e6, -1e6
-    again = MemoryBank.build(poisoned, BOUNDS, SEQ, HOR, max_items=10**6)
-    assert torch.equal(again.windows, bank.windows) and torch.equal(again.futures, bank.futures)
-
-
-def test_bank_windows_are_instance_normalised(small_bank):
-    assert torch.allclose(small_bank.windows.mean(1), torch.zeros(len(small_bank)), atol=1e-5)
-    var = small_bank.windows.var(1, unbiased=False)
-    expected = small_bank.std**2 - 1e-5
-    assert torch.allclose(var * small_bank.std**2, expected, rtol=1e-4, atol=1e-6)
-    assert small_bank.windows.dtype == small_bank.futures.dtype == torch.float32
-
-
-def test_max_items_and_seeded_stratified_subsample(etth1):
-    bank = MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=500, seed=3)
-    assert len(bank) == 500
-    assert len({(int(r), int(v)) for r, v in zip(bank.rows, bank.variables)}) == 500
-    assert set(bank.variables.tolist()) == set(range(7))  # all variables pooled
-    same = MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=500, seed=3)
-    other = MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=500, seed=4)
-    assert torch.equal(same.rows, bank.rows) and not torch.equal(other.rows, bank.rows)
-    even = MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=500, seed=None)
-    steps = np.diff(even.rows.numpy()[even.variables.numpy() == 2])
-    assert steps.max() - steps.min() <= 1  # evenly spaced within a variable
-
-
-def test_bank_refuses_bad_arguments(etth1):
-    with pytest.raises(ValueError) as err:
-        MemoryBank.build(etth1, (0, 9000), SEQ, HOR)
-    _one_line(err, "train_bounds")
-    with pytest.raises(ValueError) as err:
-        MemoryBank.build(etth1, (0, 50), SEQ, HOR)
-    _one_line(err, "seq_len + horizon")
-    with pytest.raises(ValueError) as err:
-        MemoryBank.build(etth1, BOUNDS, SEQ, HOR, max_items=0)
-    _one_line(err, "max_items")
-    with pytest.raises(ValueError) as err:
-        MemoryBank.build(etth1, BOUNDS, 48.0, HOR)
-    _one_line(err, "seq_len")
-    bad = etth1.copy()
-    bad[2000, 3] = np.nan
-    with pytest.raises(ValueError) as err:
-        MemoryBank.build(bad, BOUNDS, SEQ, HOR)
-    _one_line(err, "values")
-    MemoryBank.build(bad, (2500, 6000), SEQ, HOR, max_items=10)  # NaN outside the bounds
-
-
-def test_save_load_round_trip_and_check_bounds(small_bank, tmp_path):
-    small_bank.save(tmp_path / "bank.pt")
-    loaded = MemoryBank.load(tmp_path / "bank.pt")
-    for name in ("windows", "futures", "rows", "variables", "mean", "std"):
-        a, b = getattr(small_bank, name), getattr(loaded, name)
-        assert a.dtype == b.dtype and torch.equal(a, b), name
-    assert (loaded.bounds, loaded.seq_len, loaded.horizon, loaded.fingerprint) == \
-        (BOUNDS, SEQ, HOR, small_bank.fingerprint)
-    loaded.check_bounds(BOUNDS)
-    loaded.check_bounds([1000, 6000])
-    with pytest.raises(ValueError) as err:
-        loaded.check_bounds((1000, 6100))
-    _one_line(err, "train_bounds")
-
-
-def test_load_or_build_reuses_and_refuses(etth1, tmp_path):
-    path = tmp_path / "sub" / "bank.pt"
-    built = MemoryBank.load_or_build(path, etth1, BOUNDS, SEQ, HOR, max_items=50)
-    assert path.is_file() and len(built) == 50
-    reused = MemoryBank.load_or_build(path, etth1, BOUNDS, SEQ, HOR, max_items=80)
-    assert len(reused) == 50 and torch.equal(reused.windows, built.windows)
-    rebuilt = MemoryBank.load_or_build(path, etth1, BOUNDS, SEQ, HOR, max_items=80, rebuild=True)
-    assert len(rebuilt) == 80 and len(MemoryBank.load(path)) == 80
-    with pytest.raises(ValueError) as err:
-        MemoryBank.load_or_build(path, etth1, (1000, 7000), SEQ, HOR)
-    _one_line(err, "train_bounds")
-    with pytest.raises(ValueError) as err:
-        MemoryBank.load_or_build(path, etth1, BOUNDS, SEQ + 1, HOR)
-    _one_line(err, "path")
-    changed = etth1.copy()
-    changed[3000, 0] += 1.0
-    with pytest.raises(ValueError) as err:
-        MemoryBank.load_or_build(path, changed, BOUNDS, SEQ, HOR)
-    _one_line(err, "path")
-
-
-def test_window_stats_against_numpy(etth1):
-    w = etth1[:120, 0].reshape(3, 40).astype(np.float64)
-    t = np.linspace(0.0, 1.0, 40)
-    slope = [np.polyfit(t, row, 1)[0] for row in w]
-    expected = np.stack([w.mean(1), w.std(1), w.min(1), w.max(1), w[:, -1], slope], 1)
-    np.testing.assert_allclose(window_stats(torch.tensor(w)).numpy(), expected, atol=1e-10)
-    single = window_stats(torch.tensor([[2.5]]))
-    assert torch.equal(single, torch.tensor([[2.5, 0.0, 2.5, 2.5, 2.5, 0.0]]))
 
 
 # --- retrieval ----------------------------------------------------------------------------------
@@ -253,7 +125,7 @@ def test_retrieval_embedding_is_the_weighted_projection(small_bank):
     assert torch.allclose(r.knowledge.reshape(-1, D_LLM), direct, atol=1e-5)
 
 
-def test_rows_exclude_overlapping_items_in_training(small_bank):
+def test_rows_exclude_overlapping_items_in_training(small_bank, one_line_error):
     x, rows = small_bank.windows[:16], small_bank.rows[:16]
     gram = _gram(small_bank)
     assert (gram(x, _features(16)).indices[:, 0] == torch.arange(16)).all()  # itself, unmasked
@@ -272,7 +144,7 @@ def test_rows_exclude_overlapping_items_in_training(small_bank):
     with pytest.raises(ValueError) as err:
         for _ in range(20):  # 5 random candidates: some query soon meets a masked one
             tight(x, _features(16), rows=rows)
-    _one_line(err, "rows")
+    one_line_error(err, "rows")
 
 
 def test_training_scores_a_fresh_subset_with_gradients(small_bank):
@@ -372,7 +244,7 @@ def test_gate_uses_the_retrieval_weights_as_a_prior():
     assert not torch.allclose(free, attention, atol=1e-3)
 
 
-def test_gate_losses():
+def test_gate_losses(one_line_error):
     gate = torch.tensor([[0.5, 0.9], [0.2, 0.7]], requires_grad=True)
     match = torch.tensor([[0.4, 0.8], [0.3, 0.6]], requires_grad=True)
     losses = gate_losses(gate, match)
@@ -392,7 +264,7 @@ def test_gate_losses():
         < 1e-4
     with pytest.raises(ValueError) as err:
         gate_losses(gate, match[:, :1])
-    _one_line(err, "match")
+    one_line_error(err, "match")
 
 
 # --- dtype, device, argument checks -------------------------------------------------------------
@@ -410,7 +282,7 @@ def test_float64_input_gives_float64_outputs(small_bank):
     assert not [k for k in gram.state_dict() if "bank" in k or "stats" in k]  # saved apart
 
 
-def test_one_line_value_errors(small_bank):
+def test_one_line_value_errors(small_bank, one_line_error):
     gram = _gram(small_bank)
     x = small_bank.windows[:2]
     cases = [("x", lambda: gram(x[:, 1:], _features(2))),
@@ -429,4 +301,4 @@ def test_one_line_value_errors(small_bank):
     for name, call in cases:
         with pytest.raises(ValueError) as err:
             call()
-        _one_line(err, name)
+        one_line_error(err, name)
