@@ -123,3 +123,13 @@ def test_page_runs_a_smoke_search(serve, data_dir, browser):
     assert rows[0].find_element(by, "td.state").text.strip() == "done"
     assert rows[0].find_element(by, "a").get_attribute("href") == job_url
     _shoot(browser, "service_jobs.png")
+
+    form = browser.find_element(by, "form#query-form")  # the zero-shot query, its defaults
+    field = form.find_element(by, "input[name=samples]")
+    field.clear()
+    field.send_keys("300")
+    form.find_element(by, "button[type=submit]").click()
+    ranked = browser.find_elements(by, "table#ranked tr.spec")
+    assert len(ranked) == 5, browser.find_element(by, "body").text[:2000]
+    assert [r.find_elements(by, "td")[0].text for r in ranked] == ["1", "2", "3", "4", "5"]
+    assert "300 candidates ranked" in browser.find_element(by, "body").text
