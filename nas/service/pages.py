@@ -55,25 +55,27 @@ def job_table(jobs: list) -> str:
     return f"<table id=jobs>{head}{rows}</table>" if jobs else "<p id=jobs>No jobs yet.</p>"
 
 
+def form(name: str, action: str, title: str, fields: list, button: str, error: str) -> str:
+    """A POST form ``#NAME-form`` with its error line ``#NAME-error``; ``fields`` are
+    ``(input name, default value, "number" or "")``."""
+    err = f"<p class=error id={name}-error>{escape(error)}</p>" if error else ""
+    inputs = "".join(f"<label>{f} <input name={f} value='{escape(str(v))}'"
+                     + (" type=number min=1" if kind == "number" else "") + "></label>"
+                     for f, v, kind in fields)
+    return (f"<form id={name}-form method=post action='{action}'><h3>{title}</h3>{err}"
+            f"{inputs}<button type=submit>{button}</button></form>")
+
+
 def search_form(error: str = "") -> str:
-    err = f"<p class=error id=search-error>{escape(error)}</p>" if error else ""
-    return (f"<form id=search-form method=post action='/ui/searches'><h3>New search</h3>{err}"
-            "<label>data <input name=data value=co2></label>"
-            "<label>trials <input name=trials type=number value=4 min=1></label>"
-            "<label>profile <input name=profile value=smoke></label>"
-            "<label>horizons <input name=horizons value='24,48'></label>"
-            "<label>strategy <input name=strategy value=random></label>"
-            "<button type=submit>Start search</button></form>")
+    return form("search", "/ui/searches", "New search",
+                [("data", "co2", ""), ("trials", 4, "number"), ("profile", "smoke", ""),
+                 ("horizons", "24,48", ""), ("strategy", "random", "")], "Start search", error)
 
 
 def query_form(error: str = "") -> str:
-    err = f"<p class=error id=query-error>{escape(error)}</p>" if error else ""
-    return (f"<form id=query-form method=post action='/ui/query'><h3>Zero-shot query</h3>{err}"
-            "<label>data <input name=data value=co2></label>"
-            "<label>horizon <input name=horizon type=number value=24 min=1></label>"
-            "<label>samples <input name=samples type=number value=2000 min=1></label>"
-            "<label>top <input name=top type=number value=5 min=1></label>"
-            "<button type=submit>Rank</button></form>")
+    return form("query", "/ui/query", "Zero-shot query",
+                [("data", "co2", ""), ("horizon", 24, "number"), ("samples", 2000, "number"),
+                 ("top", 5, "number")], "Rank", error)
 
 
 def index(jobs: list, search_error: str = "", query_error: str = "") -> str:
