@@ -68,6 +68,8 @@ def ray_root(monkeypatch):
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow  # about 35 s; the default run kills and resumes a driver through the service
+# (tests/nas/test_service_api.py::test_search_watched_killed_resumed_to_completion)
 def test_driver_killed_with_sigkill_then_resumed_ends_with_the_planned_trials(tmp_path,
                                                                               ray_root):
     run = tmp_path / "run"
