@@ -5,19 +5,24 @@ MAE over the 15-month stream (label delay on), FSNet over three backbones:
     ``ETTh2/H48/fsnet`` units of ``benchmarks/results/online_forecasting.json``;
 (b) the ``ts2vec`` preset pretrained contrastively on the training split (profile ``small``,
     seed 0), then FSNet over it (:func:`nas.engine.forecast.train_and_online`);
-(c) the best encoder of ``ctsnas search --downstream fsnet`` on ETTh2 (random strategy, 6
-    trials planned, profile ``small``, trial timeout 1200 s, time budget 2400 trial-seconds;
-    the search's objective is FSNet's cumulative MSE over the validation month), its test
-    figures from the search's ``best_test.json``.
+(c) the best encoder of a ``--downstream fsnet`` search on ETTh2 (random strategy, profile
+    ``small``, seed 0; its objective is FSNet's cumulative MSE over the validation month):
+    the best trial of the run directory, retrained with its seed (the same validation MSE),
+    then its test streams. The search itself is the command line's:
 
-Reference rows from the search run: a static Ridge on the raw window, the last value, and the
-best spec's architecture untrained.
+        ctsnas search --data ETTh2 --downstream fsnet --horizons 24,48 --trials 6 \
+            --profile small --workers 1 --trial-timeout 1200 --run-dir runs/online-reuse-ETTh2
+
+Reference rows: a static Ridge on the raw window and the last value (from
+``online_forecasting.json``, the same samples), and (c)'s architecture untrained as the FSNet
+backbone (``random_encoder``).
 
     python benchmarks/online_reuse.py                 # runs what is missing, then the table
+    python benchmarks/online_reuse.py --only untrained   # one part (pretrained, searched, untrained)
     python benchmarks/online_reuse.py --report        # the table from the JSON only
 
-Resumable: (b) is kept in the JSON once computed; the search resumes its run directory
-(``runs/online-reuse-ETTh2``). Output: ``benchmarks/results/online_reuse.json``.
+Resumable: each part is kept in the JSON once computed. Output:
+``benchmarks/results/online_reuse.json``.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ import json
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -33,9 +40,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 OUT = RESULTS / "online_reuse.json"
 RUN_DIR = ROOT / "runs" / "online-reuse-ETTh2"
 HORIZONS = (24, 48)
-CONFIG = {"data": "ETTh2", "downstream": "fsnet", "horizons": list(HORIZONS), "trials": 6,
-          "profile": "small", "workers": 1, "cpus_per_trial": 1, "trial_timeout": 1200,
-          "time_budget": 2400, "seed": 0}
+CONFIG = {"data": "ETTh2", "downstream": "fsnet", "horizons": list(HORIZONS), "profile": "small",
+          "seed": 0}
+PARTS = ("pretrained", "searched", "untrained")
 
 
 def load() -> dict:
@@ -53,35 +60,65 @@ def scratch() -> dict:
             for h in HORIZONS}
 
 
-def pretrained(data_dir) -> dict:
-    """(b): ``{"24": {"mse", "mae"}, "48": ...}`` on test, with the validation figures."""
-    import search_spaces as ss
-    from nas.engine.forecast import online_search_task, train_and_online
+def _task(data_dir):
+    from nas.engine.forecast import online_search_task
+    return online_search_task({**CONFIG, "data_dir": data_dir})
 
-    task = online_search_task({**CONFIG, "data_dir": data_dir, "target": None,
-                               "univariate": False})
-    _, out = train_and_online(ss.preset("ts2vec"), task, HORIZONS, CONFIG["profile"],
-                              seed=CONFIG["seed"], test=True)
+
+def _test_rows(out: dict) -> dict:
     return {str(h): {"mse": r["test"]["mse"], "mae": r["test"]["mae"],
                      "val_mse": r["val"]["mse"]} for h, r in out["horizons"].items()}
 
 
-def searched(data_dir) -> dict:
-    """(c) and the reference rows, from the (resumed) search run."""
-    from nas.engine.runner import search
-    from nas.zeroshot.guidance import strategy_inputs
+def _best_trial() -> dict:
+    from nas.engine.results import leaderboard
+    from nas.engine.store import RunStore
 
-    given = {**CONFIG, **({"data_dir": data_dir} if data_dir else {})}
-    summary = search(given, RUN_DIR, resume=True, progress=False, guidance=strategy_inputs)
-    best = summary["leaderboard"][0]
-    out = {"trial": best["trial"], "spec_hash": best["spec_hash"], "spec": best["spec"],
-           "n_trials": summary["n_trials"], "n_failed": summary["n_failed"],
-           "val_mse": best["val_mse"], "horizons": {}, "references": {}}
-    for h, m in summary["best_test"].items():
-        out["horizons"][str(h)] = {"mse": m["test"]["mse"], "mae": m["test"]["mae"]}
-        for name, r in (m.get("references") or {}).items():
-            out["references"].setdefault(name, {})[str(h)] = {"mse": r["mse"], "mae": r["mae"]}
-    return out
+    store = RunStore(RUN_DIR, readonly=True)  # raises ValueError when there is no run
+    try:
+        best = leaderboard(store.trials())[0]
+    finally:
+        store.close()
+    if best["status"] != "ok":
+        raise SystemExit(f"no successful trial in {RUN_DIR}; run the search first")
+    return best
+
+
+def pretrained(data_dir) -> dict:
+    """(b): ``{"24": {"mse", "mae", "val_mse"}, "48": ...}``."""
+    import search_spaces as ss
+    from nas.engine.forecast import train_and_online
+
+    _, out = train_and_online(ss.preset("ts2vec"), _task(data_dir), HORIZONS,
+                              CONFIG["profile"], seed=CONFIG["seed"], test=True)
+    return _test_rows(out)
+
+
+def searched(data_dir) -> dict:
+    """(c): the search's best trial retrained with its seed, its test streams."""
+    from nas.engine.forecast import train_and_online
+
+    best = _best_trial()
+    _, out = train_and_online(best["spec"], _task(data_dir), HORIZONS, CONFIG["profile"],
+                              seed=CONFIG["seed"], test=True)
+    return {"trial": best["trial"], "spec_hash": best["spec_hash"], "spec": best["spec"],
+            "search_val_mse": best["val_mse"], "val_mse": out["val_mse"],
+            "horizons": _test_rows(out)}
+
+
+def untrained(data_dir) -> dict:
+    """(c)'s architecture at its random initialisation (seed 0) as the FSNet backbone."""
+    from nas.engine.forecast import random_online
+
+    best = _best_trial()
+    out = random_online(best["spec"], _task(data_dir), HORIZONS, CONFIG["seed"], test=True)
+    return {"spec_hash": best["spec_hash"], "horizons": _test_rows(out)}
+
+
+def references() -> dict:
+    refs = json.loads((RESULTS / "online_forecasting.json").read_text())["references"]
+    return {name: {str(h): refs[f"ETTh2/H{h}"][key] for h in HORIZONS}
+            for name, key in (("raw_lookback", "raw_ridge"), ("last_value", "last_value"))}
 
 
 def report(results: dict) -> str:
@@ -91,8 +128,10 @@ def report(results: dict) -> str:
         s = results["searched"]
         rows.append((f"(c) best searched encoder (trial {s['trial']}, {s['spec_hash']})",
                      s["horizons"]))
-        rows += [(f"reference: {name.replace('_', ' ')}", by_h)
-                 for name, by_h in s["references"].items()]
+    if "untrained" in results:
+        rows.append(("reference: (c)'s architecture untrained", results["untrained"]["horizons"]))
+    rows += [(f"reference: {name.replace('_', ' ')}", by_h)
+             for name, by_h in results.get("references", {}).items()]
     lines = ["| FSNet backbone | H=24 MSE / MAE | H=48 MSE / MAE |", "|---|---|---|"]
     for label, by_h in rows:
         if by_h:
@@ -105,18 +144,19 @@ def report(results: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--only", choices=PARTS, default=None)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    results = load()
     if not args.report:
         import torch
         torch.set_num_threads(1)
-        results["scratch"] = scratch()
-        save(results)
-        if "pretrained" not in results:
-            results["pretrained"] = pretrained(args.data_dir)
-            save(results)
-        results["searched"] = searched(args.data_dir)
+        for part in [args.only] if args.only else PARTS:
+            if part not in load():
+                value = globals()[part](args.data_dir)
+                with FileLock(str(OUT) + ".lock"):  # parts may run side by side
+                    save({**load(), part: value})
+    with FileLock(str(OUT) + ".lock"):
+        results = {**load(), "scratch": scratch(), "references": references()}
         save(results)
     print(report(results))
     return 0
