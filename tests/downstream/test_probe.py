@@ -58,11 +58,10 @@ def _val_only(result):
     return {h: (r["alpha"], r["val"]) for h, r in result["horizons"].items()}
 
 
-@pytest.mark.parametrize("features", [
-    "repr",
-    # repr+raw appends the raw window, causal by construction (19 s): under -m slow, keeping
-    # the default run under 10 minutes
-    pytest.param("repr+raw", marks=pytest.mark.slow)])
+# about 15 s each, under -m slow to keep the default run under 10 minutes; there
+# test_validation_probe_never_reads_test_rows checks the rows the probe reads
+@pytest.mark.slow
+@pytest.mark.parametrize("features", ["repr", "repr+raw"])
 def test_changing_rows_after_validation_leaves_validation_scores_bit_identical(features):
     data = ds.load("co2")  # 2,284 weeks: encoding the whole series stays cheap
     data = dataclasses.replace(data, values=data.values.copy())  # the loader's is read-only

@@ -34,6 +34,8 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow  # the default run checks the same outputs of a search run by the service
+# (tests/nas/test_service_api.py::test_search_watched_killed_resumed_to_completion)
 def test_small_search_completes_with_all_outputs(tmp_path):
     summary = search({**BASE, "trials": 4}, tmp_path / "run", progress=False)
     board = summary["leaderboard"]

@@ -13,9 +13,12 @@ import time
 import pytest
 
 import search_spaces as ss
+from nas.engine.runner import plan_specs
 from nas.service.jobs import read_job
 
-SMOKE = {"data": "co2", "profile": "smoke", "horizons": [4], "seed": 0}
+#: Jobs run on the first 340 weeks of co2 (a CSV in the server's data folder, see the co2_csv
+#: fixture): the final step of a search encodes the whole series several times.
+SMOKE = {"data": "co2_340.csv", "profile": "smoke", "horizons": [4], "seed": 0}
 
 
 def test_query_on_co2_returns_five_valid_specs(service):
@@ -133,11 +136,11 @@ def _wait_trials(server, job_id: str, n: int, timeout: float = 600) -> dict:
         time.sleep(0.3)
 
 
-def test_search_watched_killed_resumed_to_completion(serve, data_dir):
+def test_search_watched_killed_resumed_to_completion(serve, co2_csv):
     """A smoke search is watched (queued/starting -> running), the server and the driver are
     SIGKILLed, a restarted server finds the job interrupted, the resumed job completes
     without re-running a finished trial, and its leaderboard is ``ctsnas runs show``'s."""
-    server = serve(data_dir=data_dir).wait_up()
+    server = serve(data_dir=co2_csv.parent).wait_up()
     r = server.post("/searches", json={**SMOKE, "trials": 3})
     assert r.status_code == 201, r.text
     job = r.json()
@@ -151,7 +154,7 @@ def test_search_watched_killed_resumed_to_completion(serve, data_dir):
     driver = read_job(server.runs_root / job_id)["driver_pid"]
     server.kill()  # SIGKILL: no clean-up of any kind
     os.killpg(driver, signal.SIGKILL)  # the machine lost the driver too
-    restarted = serve(data_dir=data_dir, port=server.port).wait_up()
+    restarted = serve(data_dir=co2_csv.parent, port=server.port).wait_up()
     job = restarted.get(f"/searches/{job_id}").json()
     assert job["state"] == "interrupted" and job["trials_done"] == len(before), job
     r = restarted.post(f"/searches/{job_id}/resume")
@@ -161,11 +164,23 @@ def test_search_watched_killed_resumed_to_completion(serve, data_dir):
     board = job["summary"]["leaderboard"]
     rows = {r["trial"]: r for r in board}
     assert sorted(rows) == [0, 1, 2]
+    assert {r["status"] for r in board} <= {"ok", "degenerate"}  # 340 weeks: some learn nothing
+    ok = [r for r in board if r["status"] == "ok"]
+    assert ok and [r["rank"] for r in ok] == list(range(1, len(ok) + 1))
+    assert sorted(rows_hash := [r["spec_hash"] for r in board]) == sorted(
+        ss.spec_hash(s) for s in plan_specs(3, 0, spatial=False))
+    assert rows[0]["spec_hash"] == ss.spec_hash(ss.preset("ts2vec")) and len(set(rows_hash)) == 3
+    assert rows[0]["versions"]["torch"].startswith("2.13") and rows[0]["seconds"] > 0
+    run = server.runs_root / job_id
+    assert json.loads((run / "best_spec.json").read_text()) == board[0]["spec"]
+    assert (run / "best_so_far.png").stat().st_size > 1000 and (run / "best_encoder.pt").is_file()
+    assert set(job["summary"]["best_test"]) == {"4"}
+    assert job["summary"]["best_test"]["4"]["test"]["mse"] > 0
     for old in before:  # finished trials were kept, not re-run
         assert rows[old["trial"]]["finished_at"] == old["finished_at"]
     listed = restarted.get("/searches").json()[0]
-    assert listed["trials_done"] == 3 and listed["trials_failed"] == 0
-    assert listed["best_val_mse"] == min(r["val_mse"] for r in board)
+    assert listed["trials_done"] == 3 and listed["trials_failed"] == 3 - len(ok)
+    assert listed["best_val_mse"] == min(r["val_mse"] for r in ok)
     cli = _runs_show(server.runs_root / job_id)
     assert board == cli["leaderboard"] and job["summary"]["references"] == cli["references"]
     assert set(cli["references"]) >= {"raw_lookback", "random_encoder"}
@@ -179,8 +194,8 @@ def test_search_watched_killed_resumed_to_completion(serve, data_dir):
     assert restarted.get("/searches/..%2F..%2Fetc").status_code == 404
 
 
-def test_cancel_keeps_finished_trials(serve, data_dir):
-    server = serve(data_dir=data_dir).wait_up()
+def test_cancel_keeps_finished_trials(serve, co2_csv):
+    server = serve(data_dir=co2_csv.parent).wait_up()
     job = server.post("/searches", json={**SMOKE, "trials": 40}).json()
     job = _wait_trials(server, job["id"], 1)
     assert job["state"] == "running", job
