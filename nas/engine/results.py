@@ -274,14 +274,13 @@ def run_summary(run_dir) -> dict:
     Raises:
         ValueError: ``run_dir`` holds no run or an unreadable one.
     """
-    frame = trials_frame(run_dir)
     store = RunStore(run_dir, readonly=True)
     try:
         config, rows = store.get_config(), store.trials()
     finally:
         store.close()
-    summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(frame),
-               "n_failed": int((frame["status"] != "ok").sum()) if len(frame) else 0,
+    summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(rows),
+               "n_failed": sum(r["status"] != "ok" for r in rows),
                "references": read_json(Path(run_dir) / "references.json") or {},
                "training_gain": read_json(Path(run_dir) / "training_gain.json") or {},
                "leaderboard": leaderboard(rows)}

@@ -9,7 +9,7 @@ import json
 import time
 from html import escape
 
-from fastapi import Form, Request
+from fastapi import Form
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 import search_spaces as ss
@@ -18,6 +18,8 @@ from .jobs import ACTIVE, RESUMABLE
 from .requests import QueryRequest, RequestError, SearchRequest
 
 REFRESH_SECONDS = 3
+#: States whose page refreshes itself and offers Cancel.
+LIVE = ACTIVE + ("queued",)
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;
 text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}.error{color:#a00}
@@ -79,7 +81,7 @@ def query_form(error: str = "") -> str:
 
 
 def index(jobs: list, search_error: str = "", query_error: str = "") -> str:
-    active = any(j["state"] in ACTIVE + ("queued",) for j in jobs)
+    active = any(j["state"] in LIVE for j in jobs)
     return page("ctsnas", "<h1>ctsnas</h1><h2>Jobs</h2>" + job_table(jobs) + "<h2>Submit</h2>"
                 + search_form(search_error) + query_form(query_error)
                 + "<p><a href='/docs'>API (OpenAPI)</a></p>", refresh=active)
@@ -122,7 +124,7 @@ def best_test(summary: dict) -> str:
 def job_page(detail: dict, chart_svg: str) -> str:
     j = detail
     buttons = ""
-    if j["state"] in ACTIVE + ("queued",):
+    if j["state"] in LIVE:
         buttons = (f"<form method=post action='/ui/searches/{escape(j['id'])}/cancel'>"
                    "<button id=cancel>Cancel</button></form>")
     elif j["state"] in RESUMABLE:
@@ -136,7 +138,7 @@ def job_page(detail: dict, chart_svg: str) -> str:
                if summary else "<p>No trial finished yet.</p>")
             + (f"<h3>Best spec</h3><pre id=best-spec>{escape(_json(detail['best_spec']))}</pre>"
                if "best_spec" in detail else ""))
-    return page(f"ctsnas {j['id']}", body, refresh=j["state"] in ACTIVE + ("queued",))
+    return page(f"ctsnas {j['id']}", body, refresh=j["state"] in LIVE)
 
 
 def query_page(result: dict) -> str:
@@ -191,7 +193,7 @@ def routes(app, service) -> None:
         return query_page(result)
 
     @app.post("/ui/searches/{job_id}/{action}", include_in_schema=False)
-    def ui_action(job_id: str, action: str, request: Request):
+    def ui_action(job_id: str, action: str):
         if action not in ("cancel", "resume"):
             return HTMLResponse("unknown action", 404)
         (service.jobs.cancel if action == "cancel" else service.jobs.resume)(job_id)

@@ -21,10 +21,8 @@ def strategy_inputs(task, config: dict) -> dict:
     """
     if config["strategy"] not in ("evolution", "guided"):
         return {}
-    from comparator.task_features import load_reference, task_features
-
     from .comparators import load_trained, standardise
-    from .query import QUERY_DEFAULTS, rank_task
+    from .query import QUERY_DEFAULTS, cached_task_features, rank_task
 
     model, meta = load_trained()
     horizon = config["horizons"][0]
@@ -33,7 +31,6 @@ def strategy_inputs(task, config: dict) -> dict:
                                        "seed": config["seed"]}, (model, meta))
     out = {"initial": [t["spec"] for t in ranked["top"]]}
     if config["strategy"] == "guided":
-        x = task.x[:task.splits["train"][1], task.n_covariates:]
-        feature = task_features(x, horizon, task.univariate, load_reference())
+        feature = cached_task_features(task, horizon)  # computed once, by rank_task above
         out["comparator"] = (model, standardise(feature, meta["norm"]))
     return out
