@@ -40,7 +40,8 @@ VARIANTS = {"baseline": (False, False, None, None), "+tapr": (True, False, None,
             "+gram": (False, True, None, None), "+both": (True, True, None, None),
             "no-lm": (False, False, "none", None), "+both, searched encoder":
             (True, True, None, "searched")}
-UNITS = [(v, h, s) for s in SEEDS for h in HORIZONS for v in VARIANTS]
+#: Horizon-major: H = 96 over all seeds and variants first, so the spread is known early.
+UNITS = [(v, h, s) for h in HORIZONS for s in SEEDS for v in VARIANTS]
 DRY_UNITS = [(v, 24, 0) for v in ("baseline", "+tapr", "no-lm")]
 EPOCHS = 5
 DLINEAR_AVERAGE = 0.456

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +107,8 @@ class Service:
                                               time.perf_counter(), limiter=self._limiter)
 
     def save_upload(self, body: bytes) -> str:
-        """An uploaded CSV's bytes written under ``RUNS_ROOT/uploads`` (named by its SHA-256).
+        """An uploaded CSV's bytes written under ``RUNS_ROOT/uploads`` (its SHA-256 and a
+        random suffix, so two requests never share a file); the caller removes it.
 
         Raises:
             RequestError: (413) over ``max_upload`` bytes.
@@ -116,7 +119,7 @@ class Service:
                                "bytes (ctsnas serve --max-upload)", "file")
         folder = self.settings.runs_root / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (hashlib.sha256(body).hexdigest()[:32] + ".csv")
+        path = folder / f"{hashlib.sha256(body).hexdigest()[:32]}-{secrets.token_hex(4)}.csv"
         path.write_bytes(body)
         return str(path)
 
@@ -151,7 +154,13 @@ class Service:
 def create_app(settings: Settings, start_jobs: bool = True) -> FastAPI:
     """The FastAPI application; with ``start_jobs`` its job scheduler starts with it."""
     service = Service(settings)
-    app = FastAPI(title="ctsnas", version="0.1.0",
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        service.jobs.stop()  # the scheduler thread ends; running drivers go on (resumable)
+
+    app = FastAPI(title="ctsnas", version="0.1.0", lifespan=lifespan,
                   description="Neural architecture search for contrastive time-series "
                               "representation learning: searches on a Ray cluster and "
                               "zero-shot queries of the T-AHC comparator.")
@@ -212,9 +221,12 @@ def _api(app: FastAPI, service: Service) -> None:
                                 target: str | None = Form(None), samples: int = Form(20000),
                                 top: int = Form(5), seed: int = Form(0)):
         path = service.save_upload(await file.read(service.settings.max_upload + 1))
-        request = QueryRequest(data=file.filename or "upload.csv", horizon=horizon,
-                               target=target, samples=samples, top=top, seed=seed)
-        return JSONResponse((await service.query_slot(request, data=path))[1])
+        try:
+            request = QueryRequest(data=file.filename or "upload.csv", horizon=horizon,
+                                   target=target, samples=samples, top=top, seed=seed)
+            return JSONResponse((await service.query_slot(request, data=path))[1])
+        finally:  # the features are cached by content; the file is not needed again
+            Path(path).unlink(missing_ok=True)
 
     @app.post("/searches", status_code=201)
     def post_search(request: SearchRequest) -> dict:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,7 @@ def test_upload_is_ranked_and_limits_hold(service, co2_csv, tmp_path):
                         data={"horizon": "4", "samples": "300", "top": "5"})
     assert r.status_code == 200, r.text
     assert r.json()["data"] == "co2_340.csv" and len(r.json()["top"]) == 5
+    assert not list((Path(server.runs_root) / "uploads").glob("*"))  # removed once answered
     big = tmp_path / "big.csv"
     big.write_text("date,x\n" + "".join(f"2020-01-01 00:{i % 60:02d}:00,{i}\n"
                                         for i in range(2000)))
