@@ -19,7 +19,8 @@ Each unit trains one model (at most 10 epochs, best validation epoch kept) and r
 
 Resume: re-run the same command; a unit in the JSON is skipped, each is written (under a file
 lock) as soon as it is done. The encoders live in ``runs/titans-bench/`` (rebuilt, with the
-same seeds, when absent). Outputs: ``benchmarks/results/titans_forecasting.{json,md}``.
+same seeds, when absent). Outputs: ``benchmarks/results/titans_forecasting.{json,md}`` and
+``titans_stream_<data>_H<h>.png`` (cumulative test MSE of modes A, B, C in time order).
 """
 from __future__ import annotations
 
@@ -132,11 +133,28 @@ def report(path: Path) -> str:
     return "\n".join(lines)
 
 
+def plot_streams(path: Path) -> list:
+    """One PNG per unit scored in several modes: the cumulative test MSE of each mode along
+    the time-ordered test stream, next to the JSON (``titans_stream_<data>_H<h>.png``)."""
+    from downstream.online import plot_curves
+
+    written = []
+    for k, r in load(path)["units"].items():
+        if len(r["modes"]) > 1:
+            png = path.with_name(f"titans_stream_{r['data']}_H{r['horizon']}.png")
+            plot_curves({f"mode {m}": row["curve"] for m, row in r["modes"].items()}, png,
+                        f"{r['data']} H={r['horizon']}: Titans, cumulative test MSE in time order")
+            written.append(png)
+    return written
+
+
 def main() -> None:
     args = arguments(__doc__, RESULTS / "titans_forecasting.json")
     path = run_pending(args, DRY_UNITS if args.dry_run else UNITS, key,
                        lambda unit: run_unit(unit, Path(args.out), args.dry_run))
     write_report(path, report(path))
+    for png in plot_streams(path):
+        print(f"stream curve: {png}")
 
 
 if __name__ == "__main__":
