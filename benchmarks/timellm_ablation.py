@@ -92,12 +92,12 @@ def report(path: Path) -> str:
                 cells.append(f"{np.mean(runs):.3f} ± {np.std(runs):.3f} ({len(runs)})")
             else:
                 cells.append("-")
-        avg = f"{np.mean(means):.3f}" if len(means) == len(hs) else "-"
+        avg = f"{np.mean(means):.3f}" if len(means) == len(HORIZONS) else "-"
         lines.append(f"| {variant} | " + " | ".join(cells) + f" | {avg} |")
     lines.append("| reference: raw-lookback Ridge (ours) | "
                  + " | ".join(f"{ridge[h]:.3f}" if h in ridge else "-" for h in hs)
-                 + (f" | {np.mean([ridge[h] for h in hs]):.3f} |" if len(ridge) == len(hs)
-                    else " | - |"))
+                 + (f" | {np.mean([ridge[h] for h in hs]):.3f} |"
+                    if len(ridge) == len(HORIZONS) else " | - |"))
     lines.append("| published: DLinear (lookback 96) | " + " | ".join("" for _ in hs)
                  + f" | {DLINEAR_AVERAGE:.3f} |")
     return "\n".join(lines)
