@@ -7,7 +7,9 @@ Units (data, H, input), run in this order:
     ``ts2vec``: the ts2vec preset trained contrastively on ETTh1's training split
     (``ctsnas train --arch ts2vec --profile small``), and
     ``searched``: the best encoder of a probe search on ETTh1
-    (``ctsnas search --trials 12 --profile small``, horizons 96,192,336,720);
+    (``ctsnas search --trials 12 --profile small --trial-timeout 600``, horizons
+    96,192,336,720); when its best spec is the ts2vec preset, the two encoders differ only by
+    training noise;
   ETTm1 at H = 96, mode A, raw values.
 Each unit trains one model (at most 10 epochs, best validation epoch kept) and records its
 ``cpu_seconds`` (process time), seconds per epoch and per test step.
@@ -73,6 +75,7 @@ def encoder_path(data: str, which: str, dry: bool) -> str:
                               "--profile", profile, "--horizons",
                               "24" if dry else ",".join(map(str, HORIZONS)), "--workers", "1",
                               "--cpus-per-trial", "1", "--seed", "0", "--run-dir", str(run),
+                              "--trial-timeout", "600",
                               "--quiet"] + (["--resume"] if run.exists() else []),
                        check=True, cwd=ROOT)
     return str(run / "best_encoder.pt")
