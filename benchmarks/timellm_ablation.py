@@ -38,7 +38,7 @@ SEEDS = (0, 1, 2)
 #: variant -> (tapr, gram, llm, encoder)
 VARIANTS = {"baseline": (False, False, None, None), "+tapr": (True, False, None, None),
             "+gram": (False, True, None, None), "+both": (True, True, None, None),
-            "no-lm": (False, False, "none", None), "+both, searched encoder":
+            "no-lm": (False, False, "none", None), "+both over the searched encoder":
             (True, True, None, "searched")}
 #: Horizon-major: H = 96 over all seeds and variants first, so the spread is known early.
 UNITS = [(v, h, s) for h in HORIZONS for s in SEEDS for v in VARIANTS]

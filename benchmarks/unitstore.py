@@ -48,7 +48,12 @@ def run_pending(args: argparse.Namespace, units: list, key, run) -> Path:
     units finished by another process meanwhile are re-read before each one. Returns the path."""
     path = Path(args.out)
     if args.only:
-        units = [u for u in units if key(u) in args.only.split(",")]
+        wanted = args.only.split(",")
+        unknown = sorted(set(wanted) - {key(u) for u in units})
+        if unknown:
+            raise SystemExit(f"--only: unknown unit keys {unknown}; allowed: "
+                             f"{[key(u) for u in units]}")
+        units = [u for u in units if key(u) in wanted]
     if not args.report:
         i, n = (int(v) for v in args.shard.split("/"))
         for unit in units[i - 1::n]:
