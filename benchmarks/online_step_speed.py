@@ -41,14 +41,14 @@ TARGET_MS = 30.0
 def step_ms(task, model: str, threads: int) -> float:
     """Median over REPEATS of the wall milliseconds per stream sample (SKIP samples first)."""
     torch.set_num_threads(threads)
+    data = Windows(task.x, task.y, protocol.LOOKBACK, HORIZON)
+    start = task.splits["test"][0]
     times = []
     for repeat in range(REPEATS):
         net, dim, _ = backbone(task.x.shape[1], "ts2vec", None, seed=repeat)
         torch.manual_seed(repeat)
         forecaster = OnlineForecaster(net, dim, task.y.shape[1], HORIZON, variant(model, None))
-        data = Windows(task.x, task.y, protocol.LOOKBACK, HORIZON)
         optimizer = online_optimizer(forecaster)
-        start = task.splits["test"][0]
         run_stream(forecaster, optimizer, data, (start, start + SKIP + HORIZON),
                    label_delay=False)
         result = run_stream(forecaster, optimizer, data,
