@@ -1,8 +1,11 @@
 """Titans (issue 16): the memory-as-context forecaster on the long-horizon protocol (lookback
-96, standardised MSE / MAE), beside the Titans paper's table and our raw-lookback Ridge.
+96, standardised MSE / MAE), beside the Titans paper's table, our raw-lookback Ridge and our
+RLinear-style Ridge (:func:`downstream.longterm.rlinear_ridge`).
 
 Units (data, H, input), run in this order:
   ETTh1 at H = 96, 192, 336, 720 on raw values (modes A, B and C at 96 and 336, A otherwise);
+  ETTh1 at the four horizons, mode A, raw values, with the linear skip (``raw+skip``:
+    ``ctsnas forecast --model titans --linear-skip``, RLinear as a residual path);
   ETTh1 at the four horizons, mode A, on the frozen causal representations of
     ``ts2vec``: the ts2vec preset trained contrastively on ETTh1's training split
     (``ctsnas train --arch ts2vec --profile small``), and
@@ -44,14 +47,19 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "runs" / "titans-bench"
 HORIZONS = (96, 192, 336, 720)
 UNITS = ([("ETTh1", h, "raw") for h in HORIZONS]
+         + [("ETTh1", h, "raw+skip") for h in HORIZONS]
          + [("ETTh1", h, enc) for enc in ("ts2vec", "searched") for h in HORIZONS]
          + [("ETTm1", 96, "raw")])
-DRY_UNITS = [("co2", 24, "raw"), ("co2", 24, "ts2vec")]
+DRY_UNITS = [("co2", 24, "raw"), ("co2", 24, "ts2vec"), ("co2", 24, "raw+skip")]
 STREAM_HORIZONS = (96, 336)
 #: Published MSE / MAE at H = 96 / 192 / 336 / 720 and their average (Titans paper, Table on
 #: long-term forecasting, lookback 96; the same table's baselines).
 ANCHORS = {"Titans (paper, neural memory in Simba)": 0.420, "RLinear": 0.446,
            "iTransformer": 0.454, "DLinear": 0.456, "PatchTST": 0.469}
+
+
+REFERENCES = {"raw_ridge": "raw-lookback Ridge (ours)",
+              "rlinear_ridge": "RLinear-style Ridge on mean-removed windows (ours)"}
 
 
 def key(unit) -> str:
@@ -84,11 +92,12 @@ def encoder_path(data: str, which: str, dry: bool) -> str:
 def run_unit(unit, path: Path, dry: bool) -> None:
     data, horizon, inputs = unit
     WORK.mkdir(parents=True, exist_ok=True)
-    encoder = None if inputs == "raw" else encoder_path(data, inputs, dry)
+    encoder = None if inputs.startswith("raw") else encoder_path(data, inputs, dry)
     modes = ("A", "B", "C") if inputs == "raw" and (horizon in STREAM_HORIZONS or dry) else ("A",)
     start, cpu = time.perf_counter(), time.process_time()
     out = run_titans(data, horizon, modes, data_dir=os.environ.get("CTSNAS_DATA_DIR"),
-                     encoder=encoder, epochs=1 if dry else 10)
+                     encoder=encoder, epochs=1 if dry else 10,
+                     linear_skip=inputs.endswith("+skip"))
     out.update(cpu_seconds=time.process_time() - cpu, wall_seconds=time.perf_counter() - start,
                torch_threads=torch.get_num_threads())
     record(path, key(unit), out)
@@ -104,10 +113,13 @@ def report(path: Path) -> str:
         rows = {}
         for k, r in units.items():
             if k.startswith(data + "/"):
+                skip = ", linear skip" if r["config"].get("linear_skip") else ""
                 for m, row in r["modes"].items():
-                    rows.setdefault(f"Titans, {r['input']}, mode {m}", {})[r["horizon"]] = row
-                rows.setdefault("reference: raw-lookback Ridge (ours)", {})[r["horizon"]] = (
-                    r["references"]["raw_ridge"])
+                    rows.setdefault(f"Titans, {r['input']}{skip}, mode {m}", {})[r["horizon"]] = row
+                for ref, name in REFERENCES.items():
+                    if ref in r["references"]:
+                        rows.setdefault(f"reference: {name}", {})[r["horizon"]] = (
+                            r["references"][ref])
         if not rows:
             continue
         hs = sorted({h for by_h in rows.values() for h in by_h})

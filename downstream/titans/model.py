@@ -44,6 +44,10 @@ class TitansConfig:
         per_parameter_lr: per-weight-matrix learning-rate modulation of the memory.
         spectral_norm_surprises: spectrally normalised surprises (the package's option).
         revin: instance normalisation of the input window, undone on the forecast.
+        linear_skip: add a linear map from each channel's (normalised) lookback window to its
+            H steps, one map shared by the channels, to the head's forecast: RLinear (Li et
+            al., 2023) as a residual path, so the memory transformer learns what a linear
+            model misses.
     """
 
     width: int = 64
@@ -63,6 +67,7 @@ class TitansConfig:
     per_parameter_lr: bool = False
     spectral_norm_surprises: bool = False
     revin: bool = True
+    linear_skip: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,15 +106,17 @@ class TitansForecaster(nn.Module):
         n_inputs: width of the per-step input the embedding projects: C for raw values, D for
             an encoder's representations (then ``forward`` gets them as ``features``).
         config: :class:`TitansConfig`.
+        lookback: L, steps of the input window (the linear skip's input width).
 
     The neural memory updates its fast weights in every forward pass, also in ``eval()`` mode
     and under ``torch.no_grad()`` (the package's design: memorising at test time).
     """
 
     def __init__(self, n_vars: int, horizon: int, n_inputs: int | None = None,
-                 config: TitansConfig = TitansConfig()):
+                 config: TitansConfig = TitansConfig(), lookback: int = 96):
         super().__init__()
         self.n_vars, self.horizon, self.config = n_vars, horizon, config
+        self.lookback = lookback
         self.n_inputs = n_vars if n_inputs is None else n_inputs
         c = config
         memory_kwargs = dict(heads=c.memory_heads, dim_head=c.width // c.memory_heads,
@@ -126,6 +133,7 @@ class TitansForecaster(nn.Module):
         self.mac.to_logits = nn.Identity()  # the head below replaces the vocabulary logits
         self.revin = RevIN(n_vars) if c.revin else None
         self.head = nn.Linear(c.width, horizon * n_vars)
+        self.skip = nn.Linear(lookback, horizon) if c.linear_skip else None
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None,
                 state: list | None = None) -> tuple:
@@ -142,6 +150,9 @@ class TitansForecaster(nn.Module):
         Returns:
             (forecast (B, H, C), states: list of ``NeuralMemState``, one per block, with
             cached partial chunks dropped so the next window starts chunk-aligned).
+
+        Raises:
+            ValueError: with ``linear_skip``, a window whose length is not ``lookback``.
         """
         stats = None
         values = x
@@ -150,6 +161,11 @@ class TitansForecaster(nn.Module):
         tokens = self.embed(values if features is None else features)
         hidden, states = self._blocks(tokens, state)
         y = self.head(hidden[:, -1]).view(x.shape[0], self.horizon, self.n_vars)
+        if self.skip is not None:
+            if x.shape[1] != self.lookback:
+                raise ValueError(f"x: got a window of {x.shape[1]} steps; allowed: "
+                                 f"{self.lookback} (the linear skip's lookback)")
+            y = y + self.skip(values.transpose(1, 2)).transpose(1, 2)
         if stats is not None:
             y = self.revin.denormalise(y, stats)
         return y, states

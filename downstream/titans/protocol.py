@@ -159,7 +159,7 @@ def evaluate_titans(task: ForecastTask, horizon: int, modes=("A",), split: str =
     data = task_windows(task, horizon, lookback, features)
     torch.manual_seed(seed)
     n_inputs = None if features is None else features.shape[1]
-    model = TitansForecaster(task.y.shape[1], horizon, n_inputs, config)
+    model = TitansForecaster(task.y.shape[1], horizon, n_inputs, config, lookback)
     history = fit(model, data, task.splits, epochs, lr, seed=seed, max_seconds=max_seconds)
     trained = copy.deepcopy(model.state_dict())
     out = {"data": task.name, "split": split, "horizon": horizon, "lookback": lookback,

@@ -38,6 +38,9 @@ def cmd_forecast(args) -> int:
             torch.set_num_threads(args.threads)
         if args.model != "timellm":
             _refuse_timellm_options(args)
+        if args.model != "titans" and args.linear_skip:
+            raise ValueError(f"linear_skip: got True with model {args.model}; allowed: only "
+                             "with model titans")
         if args.model == "titans":
             out = titans.run(args, _progress(args.quiet), date_options(args))
         elif args.model == "timellm":
@@ -120,6 +123,9 @@ def add_parsers(sub) -> None:
                    help="titans test modes, comma-separated: A (fresh memory per window, "
                         "default), B (memory carried window to window, weights frozen), C (B "
                         "plus an online step once each label is complete)")
+    p.add_argument("--linear-skip", action="store_true",
+                   help="titans: add a linear map of each channel's window to the forecast "
+                        "(RLinear as a skip path)")
     p.add_argument("--tapr", action="store_true", help="timellm: add TAPR (trend-aware patch "
                    "router)")
     p.add_argument("--gram", action="store_true", help="timellm: add GRA-M (retrieval-"

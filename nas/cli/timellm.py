@@ -51,6 +51,8 @@ def format_timellm(out: dict) -> str:
              "  test MSE / MAE (standardised scale):",
              f"    {out['model']:<28} {test['mse']:.4f} / {test['mae']:.4f}   "
              f"{test['n_samples']} samples",
-             f"    {'raw-lookback Ridge':<28} {out['references']['raw_ridge']['mse']:.4f} / "
-             f"{out['references']['raw_ridge']['mae']:.4f}"]
+             *(f"    {name:<28} {out['references'][key]['mse']:.4f} / "
+               f"{out['references'][key]['mae']:.4f}"
+               for key, name in (("raw_ridge", "raw-lookback Ridge"),
+                                 ("rlinear_ridge", "RLinear-style Ridge")))]
     return "\n".join(lines + ([warn] if warn else []))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TITANS_FLAGS = {"mode": "--mode", "path": "--encoder", "epochs": "--epochs"}
+TITANS_FLAGS = {"mode": "--mode", "path": "--encoder", "epochs": "--epochs",
+                "linear_skip": "--linear-skip"}
 
 
 def check_titans_args(args) -> tuple:
@@ -40,7 +41,8 @@ def run(args, progress, date_options: dict) -> dict:
     curve = args.curve or str(Path("runs") / "forecast" /
                               f"{Path(args.data).stem}-titans-H{horizon}.png")
     return run_titans(args.data, horizon, modes, args.data_dir, args.encoder, args.split,
-                      args.seed, epochs, curve, progress, **date_options)
+                      args.seed, epochs, curve, progress, linear_skip=args.linear_skip,
+                      **date_options)
 
 
 def format_titans(out: dict) -> str:
@@ -50,7 +52,8 @@ def format_titans(out: dict) -> str:
     lines = [f"Titans (memory as context) on {out['data']}, H={out['horizon']}, lookback "
              f"{out['lookback']}, input: {out['input']}",
              f"  model: width {cfg['width']}, depth {cfg['depth']}, segments of "
-             f"{cfg['segment_len']}, {out['parameters']:,} parameters",
+             f"{cfg['segment_len']}, {out['parameters']:,} parameters"
+             f"{', linear skip' if cfg.get('linear_skip') else ''}",
              f"  training: {len(train['val_mse'])} epochs, {train['epoch_seconds']:.0f} s per "
              f"epoch, best epoch {'-' if best is None else best + 1} (validation MSE "
              f"{min(train['val_mse']):.4f})",
@@ -60,8 +63,10 @@ def format_titans(out: dict) -> str:
     for m, r in out["modes"].items():
         lines.append(f"    {names[m]:<32} {r['mse']:.4f} / {r['mae']:.4f}   "
                      f"{r['n_samples']} samples, {r['seconds_per_step'] * 1e3:.1f} ms per step")
-    ridge = out["references"]["raw_ridge"]
-    lines.append(f"    {'raw-lookback Ridge':<32} {ridge['mse']:.4f} / {ridge['mae']:.4f}")
+    for key, name in (("raw_ridge", "raw-lookback Ridge"),
+                      ("rlinear_ridge", "RLinear-style Ridge")):
+        ridge = out["references"][key]
+        lines.append(f"    {name:<32} {ridge['mse']:.4f} / {ridge['mae']:.4f}")
     if out.get("curve_png"):
         lines.append(f"  cumulative-MSE curve: {out['curve_png']}")
     return "\n".join(lines)

@@ -59,11 +59,12 @@ def encoder_features(encoder: str, task: ds.ForecastTask) -> tuple:
 
 def run_titans(data: str, horizon: int, modes=("A",), data_dir=None, encoder: str | None = None,
                split: str = "test", seed: int = 0, epochs: int = titans.protocol.EPOCHS,
-               curve_png=None, progress=None, **options) -> dict:
+               curve_png=None, progress=None, linear_skip: bool = False, **options) -> dict:
     """Train Titans (raw input, or a saved encoder's representations), score ``modes`` on
     ``split``; returns :func:`downstream.titans.evaluate_titans`'s dict with curves thinned,
     ``input`` (what the model reads), ``references`` (the raw-lookback Ridge on the same
     split's samples) and, with ``curve_png``, the PNG of the cumulative MSE per mode.
+    ``linear_skip``: :class:`downstream.titans.TitansConfig`'s RLinear skip path.
 
     Raises:
         ValueError: bad data, horizon, mode, split or encoder (all before training).
@@ -75,7 +76,8 @@ def run_titans(data: str, horizon: int, modes=("A",), data_dir=None, encoder: st
     task = load_titans_task(data, data_dir, horizon, **options)
     features, described = (None, "raw values") if encoder is None else encoder_features(encoder,
                                                                                          task)
-    out = titans.evaluate_titans(task, horizon, modes, split, features, epochs=epochs,
+    out = titans.evaluate_titans(task, horizon, modes, split, features,
+                                 titans.TitansConfig(linear_skip=linear_skip), epochs=epochs,
                                  seed=seed, progress=progress)
     curves = {m: r.pop("curve") for m, r in out["modes"].items()}
     for m, r in out["modes"].items():

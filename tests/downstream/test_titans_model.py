@@ -13,6 +13,7 @@ validation epoch restored, early stop, no training sample refused, a diverged ru
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -96,6 +97,33 @@ def test_revin_makes_the_forecast_follow_an_affine_change_of_the_window(etth1, t
         moved = model(x * scale + shift)[0]
     gap = float((moved - (y * scale + shift)).abs().max())
     assert gap < 1e-3 if revin else gap > 0.1
+
+
+@pytest.mark.parametrize("revin", [True, False])
+def test_linear_skip_adds_one_channel_shared_map_of_the_window(etth1, revin):
+    """With ``linear_skip`` the forecast is the head's plus skip(window) per channel, on the
+    RevIN-normalised window (then denormalised); off by default; the skip learns."""
+    assert TitansForecaster(7, 4, config=CFG).skip is None
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(CFG, linear_skip=True, revin=revin)
+    model = TitansForecaster(7, 4, config=cfg, lookback=32).eval()
+    assert model.skip.weight.shape == (4, 32)
+    x = _windows(etth1, [0, 1500, 6000], 32)
+    with torch.no_grad():
+        full = model(x)[0]
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
+        only_skip = model(x)[0]
+    values, stats = model.revin.normalise(x) if revin else (x, None)
+    expected = torch.einsum("blc,hl->bhc", values, model.skip.weight) + model.skip.bias[:, None]
+    if revin:
+        expected = model.revin.denormalise(expected, stats)
+    assert torch.allclose(only_skip, expected.detach(), atol=1e-5)
+    assert not torch.allclose(full, only_skip, atol=1e-3)  # the head adds its part
+    model(x)[0].pow(2).mean().backward()
+    assert model.skip.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"^x: got a window of 24 steps; allowed: 32 "):
+        model(x[:, :24])
 
 
 # ------------------------------------------------------------------------------------------

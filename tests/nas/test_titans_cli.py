@@ -76,10 +76,33 @@ def test_bad_titans_input_is_one_line_exit_2(co2_csv, capsys, argv, message):
     assert code == 2 and out == "" and message in err and err.count("\n") == 1
 
 
-def test_mode_is_refused_for_the_online_models(co2_csv, capsys):
-    code = main(["forecast", "--quiet", "--model", "ogd", "--data", str(co2_csv), "--mode", "A"])
+def test_titans_with_the_linear_skip_beside_both_ridges(co2_csv, capsys):
+    code, out, _ = forecast(capsys, "--data", co2_csv, "--horizon", H, "--epochs", 1,
+                            "--split", "val", "--linear-skip", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["config"]["linear_skip"] is True
+    plain = main(["forecast", "--quiet", "--model", "titans", "--data", str(co2_csv),
+                  "--horizon", str(H), "--epochs", "1", "--split", "val", "--json"])
+    assert plain == 0
+    without = json.loads(capsys.readouterr().out)
+    assert result["parameters"] == without["parameters"] + 96 * H + H  # the (L -> H) map
+    assert result["modes"]["A"]["mse"] != without["modes"]["A"]["mse"]
+    for ref in ("raw_ridge", "rlinear_ridge"):
+        assert math.isfinite(result["references"][ref]["mse"])
+    assert result["references"]["rlinear_ridge"]["n_samples"] == N_VAL
+
+
+@pytest.mark.parametrize("model,argv,message", [
+    ("ogd", ["--mode", "A"], "--mode: got 'A' with model ogd; allowed: only with model titans"),
+    ("timellm", ["--linear-skip"],
+     "--linear-skip: got True with model timellm; allowed: only with model titans"),
+    ("fsnet", ["--linear-skip"], "--linear-skip: got True with model fsnet"),
+])
+def test_titans_options_are_refused_for_the_other_models(co2_csv, capsys, model, argv, message):
+    code = main(["forecast", "--quiet", "--model", model, "--data", str(co2_csv), *argv])
     err = capsys.readouterr().err
-    assert code == 2 and "--mode: got 'A' with model ogd; allowed: only with model titans" in err
+    assert code == 2 and message in err and err.count("\n") == 1
 
 
 def test_a_titans_trial_is_scored_by_the_mode_a_validation_mse(co2_csv):
