@@ -4,8 +4,9 @@ RLinear-style Ridge (:func:`downstream.longterm.rlinear_ridge`).
 
 Units (data, H, input), run in this order:
   ETTh1 at H = 96, 192, 336, 720 on raw values (modes A, B and C at 96 and 336, A otherwise);
-  ETTh1 at the four horizons, mode A, raw values, with the linear skip (``raw+skip``:
-    ``ctsnas forecast --model titans --linear-skip``, RLinear as a residual path);
+  ETTh1 at the four horizons, modes A, B and C, raw values, with the linear skip
+    (``raw+skip``: ``ctsnas forecast --model titans --linear-skip``, RLinear as a residual
+    path, the head starting at zero);
   ETTh1 at the four horizons, mode A, on the frozen causal representations of
     ``ts2vec``: the ts2vec preset trained contrastively on ETTh1's training split
     (``ctsnas train --arch ts2vec --profile small``), and
@@ -25,7 +26,8 @@ Each unit trains one model (at most 10 epochs, best validation epoch kept) and r
 Resume: re-run the same command; a unit in the JSON is skipped, each is written (under a file
 lock) as soon as it is done. The encoders live in ``runs/titans-bench/`` (rebuilt, with the
 same seeds, when absent). Outputs: ``benchmarks/results/titans_forecasting.{json,md}`` and
-``titans_stream_<data>_H<h>.png`` (cumulative test MSE of modes A, B, C in time order).
+``titans_stream_<data>_H<h>[_skip].png`` (cumulative test MSE of modes A, B, C in time
+order).
 """
 from __future__ import annotations
 
@@ -93,7 +95,8 @@ def run_unit(unit, path: Path, dry: bool) -> None:
     data, horizon, inputs = unit
     WORK.mkdir(parents=True, exist_ok=True)
     encoder = None if inputs.startswith("raw") else encoder_path(data, inputs, dry)
-    modes = ("A", "B", "C") if inputs == "raw" and (horizon in STREAM_HORIZONS or dry) else ("A",)
+    stream = inputs == "raw+skip" or (inputs == "raw" and (horizon in STREAM_HORIZONS or dry))
+    modes = ("A", "B", "C") if stream else ("A",)
     start, cpu = time.perf_counter(), time.process_time()
     out = run_titans(data, horizon, modes, data_dir=os.environ.get("CTSNAS_DATA_DIR"),
                      encoder=encoder, epochs=1 if dry else 10,
@@ -150,15 +153,19 @@ def report(path: Path) -> str:
 
 def plot_streams(path: Path) -> list:
     """One PNG per unit scored in several modes: the cumulative test MSE of each mode along
-    the time-ordered test stream, next to the JSON (``titans_stream_<data>_H<h>.png``)."""
+    the time-ordered test stream, next to the JSON (``titans_stream_<data>_H<h>.png``, with
+    ``_skip`` for the linear-skip units)."""
     from downstream.online import plot_curves
 
     written = []
     for k, r in load(path)["units"].items():
         if len(r["modes"]) > 1:
-            png = path.with_name(f"titans_stream_{r['data']}_H{r['horizon']}.png")
+            skip = r["config"].get("linear_skip")
+            png = path.with_name(f"titans_stream_{r['data']}_H{r['horizon']}"
+                                 f"{'_skip' if skip else ''}.png")
             plot_curves({f"mode {m}": row["curve"] for m, row in r["modes"].items()}, png,
-                        f"{r['data']} H={r['horizon']}: Titans, cumulative test MSE in time order")
+                        f"{r['data']} H={r['horizon']}: Titans{' + linear skip' if skip else ''}"
+                        ", cumulative test MSE in time order")
             written.append(png)
     return written
 

@@ -138,19 +138,27 @@ def rlinear_ridge(task: ForecastTask, horizon: int, split: str = "test",
     cancels in a linear map whose error is measured on the original scale, so only the mean
     is removed (fitting on the divided scale instead lets near-constant windows dominate:
     ETTm1 H=96 0.554 against 0.351). Alpha chosen on validation as in
-    :func:`downstream.fit_ridge`, fitted on the training split's samples, scored on ``split``
-    over Titans' samples: ``{"mse", "mae", "n_samples", "alpha"}``.
+    :func:`downstream.fit_ridge`, fitted on the training split's samples (a channel's sample
+    with a missing label left out), scored on ``split`` over Titans' samples (missing labels
+    skipped): ``{"mse", "mae", "n_samples", "alpha"}``.
 
     Raises:
-        ValueError: a split name other than val or test, or a horizon too long.
+        ValueError: a split name other than val or test, or a horizon too long; a split
+            without one complete label.
     """
     if split not in ("val", "test"):
         raise ValueError(f"split: got {split!r}; allowed: ['val', 'test']")
     check_horizon(task, horizon, lookback)
     data = task_windows(task, horizon, lookback)
-    x_train, y_train = _centred(data, task.splits["train"])[:2]
-    x_val, y_val = _centred(data, task.splits["val"])[:2]
-    model, alpha = fit_ridge(x_train, y_train, x_val, y_val)
+    fit_rows = []
+    for name in ("train", "val"):  # a channel's sample with a missing label is left out
+        x, y = _centred(data, task.splits[name])[:2]
+        keep = np.isfinite(y).all(axis=1)
+        if not keep.any():
+            raise ValueError(f"{name}: got no sample with a complete label; allowed: a split "
+                             f"with one window of {horizon} labelled steps")
+        fit_rows += [x[keep], y[keep]]
+    model, alpha = fit_ridge(*fit_rows)
     x, _, mean, y = _centred(data, task.splits[split])
     pred = torch.as_tensor(model.predict(x), dtype=torch.float32)
     pred = pred.reshape(len(y), y.shape[2], horizon).transpose(1, 2) + mean

@@ -47,7 +47,8 @@ class TitansConfig:
         linear_skip: add a linear map from each channel's (normalised) lookback window to its
             H steps, one map shared by the channels, to the head's forecast: RLinear (Li et
             al., 2023) as a residual path, so the memory transformer learns what a linear
-            model misses.
+            model misses; the head then starts at zero, so training starts from the linear
+            model (as ReZero, Bachlechner et al., 2021, starts residual branches at zero).
     """
 
     width: int = 64
@@ -133,7 +134,11 @@ class TitansForecaster(nn.Module):
         self.mac.to_logits = nn.Identity()  # the head below replaces the vocabulary logits
         self.revin = RevIN(n_vars) if c.revin else None
         self.head = nn.Linear(c.width, horizon * n_vars)
-        self.skip = nn.Linear(lookback, horizon) if c.linear_skip else None
+        self.skip = None
+        if c.linear_skip:
+            self.skip = nn.Linear(lookback, horizon)
+            nn.init.zeros_(self.head.weight)  # start as the linear model (ReZero-style)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None,
                 state: list | None = None) -> tuple:

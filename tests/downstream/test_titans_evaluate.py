@@ -224,3 +224,19 @@ def test_rlinear_ridge_is_a_ridge_on_mean_removed_windows(etth1_task):
     assert out["mse"] < raw["raw_ridge"]["mse"] - 0.1
     with pytest.raises(ValueError, match=r"^split: got 'train'; allowed: \['val', 'test'\]"):
         rlinear_ridge(etth1_task, 96, "train")
+
+
+def test_rlinear_ridge_leaves_out_missing_labels(etth1_task):
+    """Missing labels (NaN in y, as in the weekly CO2 series) leave their channel's training
+    samples out and are skipped in scoring; a split with no complete label is refused."""
+    from downstream.longterm import rlinear_ridge
+
+    y = etth1_task.y.copy()
+    y[1000:1010, 2] = np.nan  # training rows
+    y[-5:, 0] = np.nan  # the last test rows
+    out = rlinear_ridge(dataclasses.replace(etth1_task, y=y), 96)
+    assert np.isfinite(out["mse"]) and out["n_samples"] == 2785
+    assert out["mse"] == pytest.approx(rlinear_ridge(etth1_task, 96)["mse"], abs=2e-3)
+    y[etth1_task.splits["val"][0]:etth1_task.splits["val"][1]] = np.nan
+    with pytest.raises(ValueError, match=r"^val: got no sample with a complete label"):
+        rlinear_ridge(dataclasses.replace(etth1_task, y=y), 96)
