@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.titans_forecasting import encoder_path  # noqa: E402
+from downstream.longterm import REFERENCE_NAMES  # noqa: E402
 from benchmarks.unitstore import arguments, load, record, run_pending, write_report  # noqa: E402,E501
 from nas.engine.timellm import run_timellm  # noqa: E402
 
@@ -102,14 +103,13 @@ def _reference_lines(by: dict, hs: list) -> list:
     """The reference rows (raw-lookback Ridge, RLinear-style Ridge) per horizon, from any unit
     of that horizon that holds them."""
     lines = []
-    for ref, name in (("raw_ridge", "raw-lookback Ridge (ours)"),
-                      ("rlinear_ridge", "RLinear-style Ridge on mean-removed windows (ours)")):
+    for ref, name in REFERENCE_NAMES.items():
         mse = {h: r["references"][ref]["mse"] for v in by.values() for h, rows in v.items()
                for r in rows if ref in r["references"]}
         if mse:
             avg = (f"{np.mean([mse[h] for h in hs]):.3f}" if len(mse) == len(HORIZONS)
                    else "-")
-            lines.append(f"| reference: {name} | "
+            lines.append(f"| reference: {name} (ours) | "
                          + " | ".join(f"{mse[h]:.3f}" if h in mse else "-" for h in hs)
                          + f" | {avg} |")
     return lines

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.unitstore import arguments, load, record, run_pending, write_report  # noqa: E402,E501
+from downstream.longterm import REFERENCE_NAMES  # noqa: E402
 from nas.engine.titans import run_titans  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -58,10 +59,6 @@ STREAM_HORIZONS = (96, 336)
 #: long-term forecasting, lookback 96; the same table's baselines).
 ANCHORS = {"Titans (paper, neural memory in Simba)": 0.420, "RLinear": 0.446,
            "iTransformer": 0.454, "DLinear": 0.456, "PatchTST": 0.469}
-
-
-REFERENCES = {"raw_ridge": "raw-lookback Ridge (ours)",
-              "rlinear_ridge": "RLinear-style Ridge on mean-removed windows (ours)"}
 
 
 def key(unit) -> str:
@@ -119,9 +116,9 @@ def report(path: Path) -> str:
                 skip = ", linear skip" if r["config"].get("linear_skip") else ""
                 for m, row in r["modes"].items():
                     rows.setdefault(f"Titans, {r['input']}{skip}, mode {m}", {})[r["horizon"]] = row
-                for ref, name in REFERENCES.items():
+                for ref, name in REFERENCE_NAMES.items():
                     if ref in r["references"]:
-                        rows.setdefault(f"reference: {name}", {})[r["horizon"]] = (
+                        rows.setdefault(f"reference: {name} (ours)", {})[r["horizon"]] = (
                             r["references"][ref])
         if not rows:
             continue

@@ -105,15 +105,24 @@ def scores(sq: np.ndarray, ab: np.ndarray, keep: np.ndarray) -> dict:
             "n_samples": int(keep.sum()), "curve": curve}
 
 
+#: The reference rows of :func:`reference_rows`, by key, with their printed names.
+REFERENCE_NAMES = {"raw_ridge": "raw-lookback Ridge", "rlinear_ridge": "RLinear-style Ridge"}
+
+
+def raw_ridge(task: ForecastTask, horizon: int, split: str = "test",
+              lookback: int = LOOKBACK) -> dict:
+    """The probe's raw-lookback Ridge (:func:`downstream.probe_lookback`, with ``lookback``
+    steps) on ``split``; its samples are Titans' minus the first, whose label starts at the
+    split's first row."""
+    out = probe_lookback(task, [horizon], test=split == "test", length=lookback)
+    return out["horizons"][horizon][split]
+
+
 def reference_rows(task: ForecastTask, horizon: int, split: str = "test",
                    lookback: int = LOOKBACK) -> dict:
-    """The reference rows on ``split``: ``{"raw_ridge": metrics, "rlinear_ridge": metrics}``.
-
-    ``raw_ridge`` is the probe's raw-lookback Ridge (:func:`downstream.probe_lookback`, with
-    ``lookback`` steps; its samples are Titans' minus the first, whose label starts at the
-    split's first row); ``rlinear_ridge`` is :func:`rlinear_ridge`, the linear model to beat."""
-    out = probe_lookback(task, [horizon], test=split == "test", length=lookback)
-    return {"raw_ridge": out["horizons"][horizon][split],
+    """The reference rows on ``split``: ``{"raw_ridge": metrics, "rlinear_ridge": metrics}``
+    (:func:`raw_ridge`; :func:`rlinear_ridge`, the linear model to beat)."""
+    return {"raw_ridge": raw_ridge(task, horizon, split, lookback),
             "rlinear_ridge": rlinear_ridge(task, horizon, split, lookback)}
 
 

@@ -39,6 +39,8 @@ def run(args, date_options: dict) -> dict:
 
 def format_timellm(out: dict) -> str:
     """The human-readable result of ``ctsnas forecast --model timellm``."""
+    from downstream.longterm import REFERENCE_NAMES
+
     train, test = out["train"], out["test"]
     best = train["best_epoch"]
     warn = ("  note: the language model has random weights (the project's small GPT-2); it "
@@ -53,6 +55,5 @@ def format_timellm(out: dict) -> str:
              f"{test['n_samples']} samples",
              *(f"    {name:<28} {out['references'][key]['mse']:.4f} / "
                f"{out['references'][key]['mae']:.4f}"
-               for key, name in (("raw_ridge", "raw-lookback Ridge"),
-                                 ("rlinear_ridge", "RLinear-style Ridge")))]
+               for key, name in REFERENCE_NAMES.items())]
     return "\n".join(lines + ([warn] if warn else []))

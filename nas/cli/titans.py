@@ -63,8 +63,9 @@ def format_titans(out: dict) -> str:
     for m, r in out["modes"].items():
         lines.append(f"    {names[m]:<32} {r['mse']:.4f} / {r['mae']:.4f}   "
                      f"{r['n_samples']} samples, {r['seconds_per_step'] * 1e3:.1f} ms per step")
-    for key, name in (("raw_ridge", "raw-lookback Ridge"),
-                      ("rlinear_ridge", "RLinear-style Ridge")):
+    from downstream.longterm import REFERENCE_NAMES
+
+    for key, name in REFERENCE_NAMES.items():
         ridge = out["references"][key]
         lines.append(f"    {name:<32} {ridge['mse']:.4f} / {ridge['mae']:.4f}")
     if out.get("curve_png"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import downstream as ds
-from downstream import titans
+from downstream import longterm, titans
 from search_spaces import learner
 
 from .evaluate import load_options, summarise_record, train_split
@@ -136,7 +136,7 @@ def titans_reference_rows(spec: dict, task: ds.ForecastTask, horizons, seed: int
     ``random_encoder`` (``spec``'s encoder untrained, seed ``seed``, as Titans' input)."""
     rows = {}
     with torch_threads(threads):
-        ridge = {h: {split: titans.reference_rows(task, h, split)["raw_ridge"]
+        ridge = {h: {split: longterm.raw_ridge(task, h, split)
                      for split in (("val", "test") if test else ("val",))} for h in horizons}
         rows["raw_lookback"] = {"horizons": ridge, "val_mse": float(
             np.mean([ridge[h]["val"]["mse"] for h in horizons]))}
