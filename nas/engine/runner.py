@@ -265,7 +265,7 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
     ``config["fidelity"] == "asha"``, inside asynchronous successive halving over
     ``config["rungs"]`` training iterations (:class:`~nas.engine.strategies.AshaStrategy`);
     ``config["time_budget"]`` (seconds) stops new asks; returns the run summary (see
-    :mod:`nas.engine.results`). ``guidance(task, config)``, when given, returns the strategy's
+    :mod:`nas.engine.finalize`). ``guidance(task, config)``, when given, returns the strategy's
     extra inputs, e.g. ``{"initial": [specs], "comparator": (model, feature)}``: the
     comparator lives above the engine (``nas.zeroshot``), so the caller builds them; it must
     be deterministic for the config so a resumed run re-plans identically.
@@ -279,7 +279,7 @@ def search(config: dict, run_dir, resume: bool = False, progress: bool = True,
             :func:`merge_stored`, :class:`RandomStrategy`), named by its config key; an
             unreachable ``address``; ``run_dir`` held by another driver (its PID named).
     """
-    from .results import finalize
+    from .finalize import finalize
 
     given = current_names(config, warn=True)
     config, task = check_search(given, run_dir, resume)

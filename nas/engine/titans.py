@@ -63,7 +63,8 @@ def run_titans(data: str, horizon: int, modes=("A",), data_dir=None, encoder: st
     """Train Titans (raw input, or a saved encoder's representations), score ``modes`` on
     ``split``; returns :func:`downstream.titans.evaluate_titans`'s dict with curves thinned,
     ``input`` (what the model reads), ``references`` (the raw-lookback and RLinear-style
-    Ridges on the same split's samples, :func:`downstream.titans.reference_rows`) and, with ``curve_png``, the PNG of the cumulative MSE per mode.
+    Ridges on the same split's samples, :func:`downstream.titans.reference_rows`) and, with
+    ``curve_png``, the PNG of the cumulative MSE per mode.
     ``linear_skip``: :class:`downstream.titans.TitansConfig`'s RLinear skip path.
 
     Raises:

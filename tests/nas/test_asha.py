@@ -189,8 +189,9 @@ def test_the_store_holds_a_spec_once_per_rung_and_reads_old_stores(tmp_path):
 def test_a_resumed_run_whose_best_trial_changed_recomputes_its_test_and_gains(tmp_path):
     """``finalize`` reuses best_test.json / best_encoder.pt only for the same best trial
     (a longer budget or a promotion can change it), training_gain.json only for the same
-    top rows."""
-    from nas.engine.results import _best_changed, _cached, gain_rows, leaderboard
+    top rows; best_trial.json is written with the test files, so a first run records it."""
+    from nas.engine.finalize import _best_record, _stored, gain_rows, needs_test
+    from nas.engine.results import leaderboard, write_json
 
     spec = ss.preset("ts2vec")
     rows = [{"trial": i, "spec_hash": h, "spec": spec, "status": "ok", "val_mse": v, "rung": k}
@@ -198,17 +199,21 @@ def test_a_resumed_run_whose_best_trial_changed_recomputes_its_test_and_gains(tm
     board = leaderboard(rows)
     assert [r["trial"] for r in board] == [2, 1, 0]  # the longer training first
     assert [r["trial"] for r in gain_rows(board)] == [2, 1]  # one row per spec
-    assert not _best_changed(tmp_path, board[0]) and not _best_changed(tmp_path, board[0])
-    assert _best_changed(tmp_path, board[1])
-    calls = []
-    compute = lambda: calls.append(1) or {"2": {}, "1": {}}  # noqa: E731
-    fresh = lambda v: set(v) == {str(r["trial"]) for r in gain_rows(board)}  # noqa: E731
-    for _ in range(2):
-        _cached(tmp_path / "gains.json", compute, fresh)
-    assert len(calls) == 1
-    board = leaderboard(rows[:2])  # another top: the cached gains are stale
-    _cached(tmp_path / "gains.json", compute, fresh)
-    assert len(calls) == 2
+    assert needs_test(tmp_path, board[0])  # nothing computed yet
+    (tmp_path / "best_test.json").write_text("{}")
+    (tmp_path / "best_encoder.pt").write_bytes(b"x")
+    assert needs_test(tmp_path, board[0])  # files of an unrecorded best (an older run)
+    write_json(_best_record(board[0]), tmp_path / "best_trial.json")
+    assert not needs_test(tmp_path, board[0]) and not needs_test(tmp_path, board[0])
+    assert needs_test(tmp_path, board[1])
+    (tmp_path / "best_encoder.pt").unlink()
+    assert needs_test(tmp_path, board[0])
+    write_json({"2": {}, "1": {}}, tmp_path / "gains.json")
+    fresh = lambda b: lambda v: set(v) == {str(r["trial"]) for r in gain_rows(b)}  # noqa: E731
+    assert _stored(tmp_path / "gains.json", fresh(board)) == {"2": {}, "1": {}}
+    assert _stored(tmp_path / "gains.json", fresh(leaderboard(rows[:2]))) is None  # stale
+    (tmp_path / "gains.json").write_text('{"2": ')  # cut off by an older writer
+    assert _stored(tmp_path / "gains.json") is None
 
 
 def test_the_printed_leaderboard_shows_training_iterations_and_horizons_in_order():
