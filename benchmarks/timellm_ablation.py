@@ -77,7 +77,7 @@ def report(path: Path) -> str:
     if not by:
         return ""
     hs = sorted({h for v in by.values() for h in v})
-    lines = ["\n### Test MSE, mean ± sd over seeds (n seeds), lookback 96, standardised\n",
+    lines = ["\n### Test MSE, mean ± sample sd (ddof 1) over seeds (n seeds), lookback 96, standardised\n",
              "| variant | " + " | ".join(f"H={h}" for h in hs) + " | average |",
              "|---|" + "---|" * (len(hs) + 1)]
     for variant in VARIANTS:
@@ -88,7 +88,8 @@ def report(path: Path) -> str:
             runs = [r["test"]["mse"] for r in by[variant].get(h, [])]
             if runs:
                 means.append(np.mean(runs))
-                cells.append(f"{np.mean(runs):.3f} ± {np.std(runs):.3f} ({len(runs)})")
+                sd = f"{np.std(runs, ddof=1):.3f}" if len(runs) > 1 else "-"
+                cells.append(f"{np.mean(runs):.3f} ± {sd} ({len(runs)})")
             else:
                 cells.append("-")
         avg = f"{np.mean(means):.3f}" if len(means) == len(HORIZONS) else "-"
