@@ -77,7 +77,8 @@ def report(path: Path) -> str:
     if not by:
         return ""
     hs = sorted({h for v in by.values() for h in v})
-    lines = ["\n### Test MSE, mean ± sample sd (ddof 1) over seeds (n seeds), lookback 96, standardised\n",
+    lines = ["\n### Test MSE, mean ± sample sd (ddof 1) over seeds (n seeds), lookback 96, "
+             "standardised\n",
              "| variant | " + " | ".join(f"H={h}" for h in hs) + " | average |",
              "|---|" + "---|" * (len(hs) + 1)]
     for variant in VARIANTS:
@@ -97,7 +98,28 @@ def report(path: Path) -> str:
     lines += _reference_lines(by, hs)
     lines.append("| published: DLinear (lookback 96) | " + " | ".join("" for _ in hs)
                  + f" | {DLINEAR_AVERAGE:.3f} |")
-    return "\n".join(lines)
+    return "\n".join(lines + _contribution_lines(units, hs))
+
+
+def _contribution_lines(units: dict, hs: list) -> list:
+    """Each variant's test MSE minus the baseline's of the same seed and horizon (< 0: the
+    variant is better): mean ± sample sd of the paired differences (n pairs)."""
+    lines = ["\n### Against the baseline, paired by seed: variant minus baseline test MSE, "
+             "mean ± sample sd (n pairs); < 0: better\n",
+             "| variant | " + " | ".join(f"H={h}" for h in hs) + " |",
+             "|---|" + "---|" * len(hs)]
+    for variant in VARIANTS:
+        if variant == "baseline":
+            continue
+        cells = []
+        for h in hs:
+            pairs = [units[k]["test"]["mse"] - units[f"baseline/H{h}/seed{s}"]["test"]["mse"]
+                     for s in SEEDS if (k := f"{variant}/H{h}/seed{s}") in units
+                     and f"baseline/H{h}/seed{s}" in units]
+            sd = f"{np.std(pairs, ddof=1):.3f}" if len(pairs) > 1 else "-"
+            cells.append(f"{np.mean(pairs):+.3f} ± {sd} ({len(pairs)})" if pairs else "-")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _reference_lines(by: dict, hs: list) -> list:
