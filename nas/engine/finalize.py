@@ -76,12 +76,15 @@ def reference_row_set(task: ds.ForecastTask, spec: dict, config: dict,
 
 
 def reference_tests(task: ds.ForecastTask, spec: dict, config: dict) -> dict:
-    """Test metrics of the reference rows for ``best_test.json``: per horizon (str),
-    ``{"raw_lookback": metrics, "random_encoder": metrics}`` (the best spec's encoder at its
-    random initialisation, the run's seed and probe features)."""
+    """The reference rows' test metrics for ``best_test.json``, under ``tests`` per horizon
+    (str) ``{"raw_lookback": metrics, "random_encoder": metrics}`` (the best spec's encoder at
+    its random initialisation, the run's seed), and under ``random_val_mse`` that untrained
+    encoder's validation MSE: :func:`random_val_mse` of a row of ``spec`` with the run's
+    seed, which the best row's training gain reuses instead of a second untrained run."""
     refs = reference_row_set(task, spec, config, test=True)
-    return {str(h): {name: refs[name]["horizons"][h]["test"] for name in refs}
-            for h in config["horizons"]}
+    return {"tests": {str(h): {name: refs[name]["horizons"][h]["test"] for name in refs}
+                      for h in config["horizons"]},
+            "random_val_mse": refs["random_encoder"]["val_mse"]}
 
 
 def _stored_references(task: ds.ForecastTask, config: dict) -> dict:
@@ -99,6 +102,13 @@ def _stored(path: Path, fresh=lambda value: True):
     return value if value is not None and fresh(value) else None
 
 
+def _training_gains(top: list, random_mse: dict) -> dict:
+    """``training_gain.json``: per row of ``top`` (str trial) its untrained validation MSE
+    (``random_mse[trial]``) and the gain, that minus the trained row's (> 0: training helped)."""
+    return {str(r["trial"]): {"random_val_mse": random_mse[r["trial"]],
+                              "gain": random_mse[r["trial"]] - r["val_mse"]} for r in top}
+
+
 def _best_record(best: dict) -> dict:
     return {"trial": best["trial"], "spec_hash": best["spec_hash"], "rung": best.get("rung") or 0}
 
@@ -114,7 +124,7 @@ def needs_test(run_dir: Path, best: dict) -> bool:
 def _save_best(runner, best: dict, final: dict, refs: dict) -> dict:
     """Write ``best_encoder.pt`` (the retrained learner, with the task's input scaling),
     ``best_test.json`` (per horizon its test metrics and, under ``references``, the reference
-    rows' test metrics) and then ``best_trial.json`` (``best``), each atomically. Returns the
+    rows' test metrics from ``refs``, :func:`reference_tests`' result) and then ``best_trial.json`` (``best``), each atomically. Returns the
     test row (without the bytes)."""
     if final["status"] != "ok":
         return final
@@ -123,7 +133,7 @@ def _save_best(runner, best: dict, final: dict, refs: dict) -> dict:
     series = ds.load(config["data"], config["data_dir"], **load_options(config))
     model.scaling = input_scaling(series, runner.task)
     model.save(run_dir / "best_encoder.pt")
-    metrics = {h: {**m, "references": refs[h]} for h, m in final["metrics"].items()}
+    metrics = {h: {**m, "references": refs["tests"][h]} for h, m in final["metrics"].items()}
     write_json(metrics, run_dir / "best_test.json")
     write_json(_best_record(best), run_dir / "best_trial.json")
     return final
@@ -147,7 +157,6 @@ def finalize(runner) -> dict:
     gains = _stored(run_dir / "training_gain.json",
                     lambda v: set(v) == {str(r["trial"]) for r in top})
     refs_job = None if refs is not None else launch(_stored_references, config)
-    gain_jobs = None if gains is not None else [launch(random_val_mse, r, config) for r in top]
     best = board[0] if board and board[0]["status"] == "ok" else None
     test_jobs = None
     if best is not None:
@@ -156,18 +165,25 @@ def finalize(runner) -> dict:
             test_jobs = (runner.submit(best["trial"], best["spec"], test=True,
                                        rung=best.get("rung") or 0),
                          launch(reference_tests, best["spec"], config))
+    # The best row is top[0]; its untrained run is the test references' when the seeds agree.
+    shared = best["trial"] if test_jobs is not None and best["seed"] == config["seed"] else None
+    gain_jobs = None if gains is not None else {
+        r["trial"]: launch(random_val_mse, r, config) for r in top if r["trial"] != shared}
     if refs_job is not None:
         refs = ray.get(refs_job)
         write_json(refs, run_dir / "references.json")
+    tests = ray.get(list(test_jobs)) if test_jobs is not None else None
     if gain_jobs is not None:
-        gains = {str(r["trial"]): {"random_val_mse": v, "gain": v - r["val_mse"]}
-                 for r, v in zip(top, ray.get(gain_jobs))}
+        values = dict(zip(gain_jobs, ray.get(list(gain_jobs.values()))))
+        if shared is not None:
+            values[shared] = tests[1]["random_val_mse"]
+        gains = _training_gains(top, values)
         write_json(gains, run_dir / "training_gain.json")
     summary = {"run_dir": str(run_dir), "config": config, "n_trials": len(rows),
                "n_failed": sum(r["status"] != "ok" for r in rows), "references": refs,
                "training_gain": gains, "leaderboard": board}
-    if test_jobs is not None:
-        final = _save_best(runner, best, *ray.get(list(test_jobs)))
+    if tests is not None:
+        final = _save_best(runner, best, *tests)
         if final["status"] != "ok":
             summary["best_test_error"] = final["error"]
     if best is not None and (run_dir / "best_test.json").exists():

@@ -105,6 +105,10 @@ def test_a_search_ranks_the_degenerate_spec_last_and_reports_gain_and_references
     assert set(summary["training_gain"]) == {"0"}
     gain = summary["training_gain"]["0"]
     assert gain["gain"] == pytest.approx(gain["random_val_mse"] - board[0]["val_mse"])
+    # trial 0 is the ts2vec preset at the run's seed: its untrained run, taken from the best
+    # spec's test references, is the one references.json scores on validation
+    assert gain["random_val_mse"] == pytest.approx(
+        summary["references"]["random_encoder"]["val_mse"], rel=1e-6)
     refs = summary["best_test"]["4"]["references"]
     assert set(refs) == {"raw_lookback", "random_encoder"}
     assert refs["raw_lookback"]["mse"] > 0 and refs["raw_lookback"]["mse"] != \

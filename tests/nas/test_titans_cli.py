@@ -142,6 +142,9 @@ def test_a_titans_search_scores_trials_by_the_mode_a_validation_mse(co2_csv, tmp
     assert math.isclose(rows[0]["val_mse"], val["mse"]) and val["epoch_seconds"] > 0
     refs = summary["references"]
     assert set(refs) == {"raw_lookback", "raw_titans", "random_encoder"}
+    # trial 0 (the ts2vec preset, the run's seed): its gain reuses the test references' untrained run
+    assert summary["training_gain"]["0"]["random_val_mse"] == pytest.approx(
+        refs["random_encoder"]["val_mse"], rel=1e-6)
     assert refs["raw_lookback"]["horizons"][str(H)]["val"]["n_samples"] == N_VAL - 1
     test = summary["best_test"][str(H)]
     assert test["test"]["n_samples"] == N_TEST and np.isfinite(test["test"]["mse"])
