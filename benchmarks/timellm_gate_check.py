@@ -1,0 +1,87 @@
+"""What GRA-M's knowledge gate does in the Time-LLM ablation's trained +GRA-M models: for each
+horizon whose checkpoint (``runs/timellm/``, left by ``benchmarks/timellm_ablation.py``) is
+present, the best epoch's model on ETTh1's validation split, as trained and with the gate held
+at 0 (patch features left as they are; the retrieval embedding still prepended), and the mean
+gate and match score (Time-LLM's GRA-M, :class:`downstream.timellm.gram.AdaptiveKnowledgeGate`).
+
+    CTSNAS_DATA_DIR=../shared/datasets python benchmarks/timellm_gate_check.py [--seed 0]
+
+Writes ``benchmarks/results/timellm_gate_check.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from downstream import longterm  # noqa: E402
+from downstream.timellm import train  # noqa: E402
+from nas.engine.timellm import _run_key, build_model, resolve_llm  # noqa: E402
+from nas.engine.titans import load_titans_task  # noqa: E402
+
+HORIZONS = (96, 192, 336, 720)
+
+
+def check(horizon: int, seed: int) -> dict | None:
+    """The validation MSE as trained and with the gate at 0, mean gate and match; None when
+    the +GRA-M checkpoint of ``horizon`` and ``seed`` is absent."""
+    task = load_titans_task("ETTh1", os.environ.get("CTSNAS_DATA_DIR"), horizon)
+    lm = resolve_llm(None, task)
+    work = ROOT / "runs" / "timellm" / _run_key(task, horizon, "timellm+gram", None, seed,
+                                                 lm.description)
+    if not (work / "checkpoint.pt").exists():
+        return None
+    model = build_model(task, horizon, lm, gram=True, bank_path=work / "memory_bank.pt",
+                        seed=seed)
+    state = torch.load(work / "checkpoint.pt", weights_only=False)
+    model.load_state_dict(state["best_state"] or state["model"], strict=False)
+    gate = model.prefix_modules["gram"].gram.gate
+    seen, hold = [], {"zero": False}
+
+    def hook(module, inputs, out):
+        seen.append((out[1].mean().item(), out[2].mean().item(), out[1].numel()))
+        if hold["zero"]:
+            return inputs[0], torch.zeros_like(out[1]), out[2]  # gate 0: current features
+        return out
+
+    handle = gate.register_forward_hook(hook)
+    windows = longterm.task_windows(task, horizon, longterm.LOOKBACK, None)
+    trained = train.evaluate(model, windows, task.splits["val"])["mse"]
+    n = sum(c for *_, c in seen)
+    mean_gate = sum(g * c for g, _, c in seen) / n
+    mean_match = sum(m * c for _, m, c in seen) / n
+    hold["zero"] = True
+    zero = train.evaluate(model, windows, task.splits["val"])["mse"]
+    handle.remove()
+    return {"val_mse": trained, "val_mse_gate_0": zero, "mean_gate": mean_gate,
+            "mean_match": mean_match, "best_epoch": state["history"]["best_epoch"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
+    os.chdir(ROOT)
+    out = {}
+    for h in HORIZONS:
+        row = check(h, args.seed)
+        if row is not None:
+            out[f"H{h}/seed{args.seed}"] = row
+            print(f"H={h}: validation MSE {row['val_mse']:.4f}, gate held at 0 "
+                  f"{row['val_mse_gate_0']:.4f}; mean gate {row['mean_gate']:.3f}, match "
+                  f"{row['mean_match']:.3f}", flush=True)
+    path = ROOT / "benchmarks" / "results" / "timellm_gate_check.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**old, **out}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
