@@ -1,8 +1,9 @@
-"""What GRA-M's knowledge gate does in the Time-LLM ablation's trained +GRA-M models: for each
-horizon whose checkpoint (``runs/timellm/``, left by ``benchmarks/timellm_ablation.py``) is
-present, the best epoch's model on ETTh1's validation split, as trained and with the gate held
-at 0 (patch features left as they are; the retrieval embedding still prepended), and the mean
-gate and match score (Time-LLM's GRA-M, :class:`downstream.timellm.gram.AdaptiveKnowledgeGate`).
+"""What GRA-M's knowledge gate does in the Time-LLM ablation's trained models: for each
+horizon and variant (+GRA-M, +TAPR + GRA-M) whose checkpoint (``runs/timellm/``, left by
+``benchmarks/timellm_ablation.py``) is present, the best epoch's model on ETTh1's validation
+split, as trained and with the gate held at 0 (patch features left as they are; the retrieval
+embedding still prepended), and the mean gate and match score (Time-LLM's GRA-M,
+:class:`downstream.timellm.gram.AdaptiveKnowledgeGate`).
 
     CTSNAS_DATA_DIR=../shared/datasets python benchmarks/timellm_gate_check.py [--seed 0]
 
@@ -29,17 +30,19 @@ from nas.engine.titans import load_titans_task  # noqa: E402
 HORIZONS = (96, 192, 336, 720)
 
 
-def check(horizon: int, seed: int) -> dict | None:
+def check(horizon: int, seed: int, tapr: bool = False) -> dict | None:
     """The validation MSE as trained and with the gate at 0, mean gate and match; None when
-    the +GRA-M checkpoint of ``horizon`` and ``seed`` is absent."""
+    the checkpoint of +GRA-M (with ``tapr``: +TAPR + GRA-M), ``horizon`` and ``seed`` is
+    absent."""
+    name = "timellm+tapr+gram" if tapr else "timellm+gram"
     task = load_titans_task("ETTh1", os.environ.get("CTSNAS_DATA_DIR"), horizon)
     lm = resolve_llm(None, task)
-    work = ROOT / "runs" / "timellm" / _run_key(task, horizon, "timellm+gram", None, seed,
+    work = ROOT / "runs" / "timellm" / _run_key(task, horizon, name, None, seed,
                                                  lm.description)
     if not (work / "checkpoint.pt").exists():
         return None
-    model = build_model(task, horizon, lm, gram=True, bank_path=work / "memory_bank.pt",
-                        seed=seed)
+    model = build_model(task, horizon, lm, tapr=tapr, gram=True,
+                        bank_path=work / "memory_bank.pt", seed=seed)
     state = torch.load(work / "checkpoint.pt", weights_only=False)
     model.load_state_dict(state["best_state"] or state["model"], strict=False)
     gate = model.prefix_modules["gram"].gram.gate
@@ -71,11 +74,12 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
     os.chdir(ROOT)
     out = {}
-    for h in HORIZONS:
-        row = check(h, args.seed)
+    for (variant, tapr), h in [(v, h) for v in (("+gram", False), ("+both", True))
+                               for h in HORIZONS]:
+        row = check(h, args.seed, tapr)
         if row is not None:
-            out[f"H{h}/seed{args.seed}"] = row
-            print(f"H={h}: validation MSE {row['val_mse']:.4f}, gate held at 0 "
+            out[f"{variant}/H{h}/seed{args.seed}"] = row
+            print(f"{variant} H={h}: validation MSE {row['val_mse']:.4f}, gate held at 0 "
                   f"{row['val_mse_gate_0']:.4f}; mean gate {row['mean_gate']:.3f}, match "
                   f"{row['mean_match']:.3f}", flush=True)
     path = ROOT / "benchmarks" / "results" / "timellm_gate_check.json"
