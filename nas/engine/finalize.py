@@ -124,8 +124,9 @@ def needs_test(run_dir: Path, best: dict) -> bool:
 def _save_best(runner, best: dict, final: dict, refs: dict) -> dict:
     """Write ``best_encoder.pt`` (the retrained learner, with the task's input scaling),
     ``best_test.json`` (per horizon its test metrics and, under ``references``, the reference
-    rows' test metrics from ``refs``, :func:`reference_tests`' result) and then ``best_trial.json`` (``best``), each atomically. Returns the
-    test row (without the bytes)."""
+    rows' test metrics from ``refs``, :func:`reference_tests`' result) and then
+    ``best_trial.json`` (``best``), each atomically. Returns the test row (without the
+    bytes)."""
     if final["status"] != "ok":
         return final
     run_dir, config = runner.store.run_dir, runner.config

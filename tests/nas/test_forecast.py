@@ -112,7 +112,8 @@ def test_an_online_search_scores_trials_by_the_fsnet_validation_stream(co2_csv, 
     refs = summary["references"]
     assert set(refs) == {"raw_lookback", "last_value", "random_encoder"}
     assert refs["random_encoder"]["val_mse"] != rows[0]["val_mse"]
-    # trial 0 (the ts2vec preset, the run's seed): its gain reuses the test references' untrained run
+    # trial 0 (the ts2vec preset, the run's seed): its gain reuses the untrained run of the
+    # test references
     assert summary["training_gain"]["0"]["random_val_mse"] == pytest.approx(
         refs["random_encoder"]["val_mse"], rel=1e-6)
     test = summary["best_test"]["4"]

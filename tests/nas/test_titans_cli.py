@@ -142,7 +142,8 @@ def test_a_titans_search_scores_trials_by_the_mode_a_validation_mse(co2_csv, tmp
     assert math.isclose(rows[0]["val_mse"], val["mse"]) and val["epoch_seconds"] > 0
     refs = summary["references"]
     assert set(refs) == {"raw_lookback", "raw_titans", "random_encoder"}
-    # trial 0 (the ts2vec preset, the run's seed): its gain reuses the test references' untrained run
+    # trial 0 (the ts2vec preset, the run's seed): its gain reuses the untrained run of the
+    # test references
     assert summary["training_gain"]["0"]["random_val_mse"] == pytest.approx(
         refs["random_encoder"]["val_mse"], rel=1e-6)
     assert refs["raw_lookback"]["horizons"][str(H)]["val"]["n_samples"] == N_VAL - 1
