@@ -220,8 +220,10 @@ class Search:
             if now - start > limit:
                 ray.cancel(ref, force=True)
                 flight.pop(ref)
-                out.append((job, _unfinished_row(job, self.lanes[job.lane]["seed"],
-                                                 now - start, "timeout")))
+                row = _unfinished_row(job, self.lanes[job.lane]["seed"], now - start, "timeout")
+                row["error"] = (f"timeout: past trial_timeout {limit:g} s, cancelled after "
+                                f"{now - start:.1f} s")
+                out.append((job, row))
         return out
 
     def _record(self, lane, row: dict, bar) -> None:

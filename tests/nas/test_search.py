@@ -106,8 +106,11 @@ def test_timeout_cancels_and_records(tmp_path):
                      tmp_path / "run", progress=False)
     by_trial = {r["trial"]: r for r in summary["leaderboard"]}
     assert by_trial[0]["status"] == "timeout", by_trial[0]["error"]  # 200 paper iterations
-    assert by_trial[0]["error"] == "timeout after 3 s" and 3 <= by_trial[0]["seconds"] < 10
-    assert by_trial[1]["status"] in ("ok", "timeout"), by_trial[1]["error"]
+    assert by_trial[0]["error"].startswith("timeout: past trial_timeout 3 s, cancelled after ")
+    assert 3 <= by_trial[0]["seconds"] < 10
+    # trial 1 (an identity encoder cell) may finish inside 3 s on a fast machine, and then
+    # its constant zero loss makes it degenerate; either way the search records it and ends
+    assert by_trial[1]["status"] in ("ok", "degenerate", "timeout"), by_trial[1]["error"]
 
 
 def test_resume_without_flag_and_changed_plan_are_refused(tmp_path, capsys):
