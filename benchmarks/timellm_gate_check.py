@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from downstream import longterm  # noqa: E402
 from downstream.timellm import train  # noqa: E402
-from nas.engine.timellm import _run_key, build_model, resolve_llm  # noqa: E402
+from nas.engine.timellm import run_key, build_model, resolve_llm  # noqa: E402
 from nas.engine.titans import load_titans_task  # noqa: E402
 
 HORIZONS = (96, 192, 336, 720)
@@ -37,7 +37,7 @@ def check(horizon: int, seed: int, tapr: bool = False) -> dict | None:
     name = "timellm+tapr+gram" if tapr else "timellm+gram"
     task = load_titans_task("ETTh1", os.environ.get("CTSNAS_DATA_DIR"), horizon)
     lm = resolve_llm(None, task)
-    work = ROOT / "runs" / "timellm" / _run_key(task, horizon, name, None, seed,
+    work = ROOT / "runs" / "timellm" / run_key(task, horizon, name, None, seed,
                                                  lm.description)
     if not (work / "checkpoint.pt").exists():
         return None

@@ -91,7 +91,7 @@ def run_timellm(data: str, horizon: int, data_dir=None, tapr: bool = False, gram
                                                                                          task)
     lm = resolve_llm(llm, task)
     name = "timellm" + "+tapr" * tapr + "+gram" * gram + ("-nollm" if llm == "none" else "")
-    work = Path(work_dir or Path("runs") / "timellm") / _run_key(task, horizon, name, encoder,
+    work = Path(work_dir or Path("runs") / "timellm") / run_key(task, horizon, name, encoder,
                                                                  seed, lm.description)
     work.mkdir(parents=True, exist_ok=True)
     model = build_model(task, horizon, lm, tapr, gram,
@@ -110,7 +110,8 @@ def run_timellm(data: str, horizon: int, data_dir=None, tapr: bool = False, gram
             "references": longterm.reference_rows(task, horizon)}
 
 
-def _run_key(task, horizon: int, name: str, encoder, seed: int, llm: str) -> str:
-    """A directory name that changes with everything a checkpoint depends on."""
+def run_key(task, horizon: int, name: str, encoder, seed: int, llm: str) -> str:
+    """The checkpoint directory name of a Time-LLM run under ``runs/timellm``: changes with
+    everything a checkpoint depends on (task, horizon H, variant name, encoder, seed, LLM)."""
     digest = hashlib.sha1(f"{encoder}|{llm}".encode()).hexdigest()[:8]
     return f"{task.name}-H{horizon}-{name}-s{seed}-{digest}"
