@@ -1,11 +1,12 @@
 """What GRA-M's knowledge gate does in the Time-LLM ablation's trained models: for each
 horizon and variant (+GRA-M, +TAPR + GRA-M) whose checkpoint (``runs/timellm/``, left by
 ``benchmarks/timellm_ablation.py``) is present, the best epoch's model on ETTh1's validation
-split, as trained and with the gate held at 0 (patch features left as they are; the retrieval
-embedding still prepended), and the mean gate and match score (Time-LLM's GRA-M,
-:class:`downstream.timellm.gram.AdaptiveKnowledgeGate`).
+split (with ``--test`` the test split too), as trained and with the gate held at 0 (patch
+features left as they are; the retrieval embedding still prepended), and the mean gate and
+match score (Time-LLM's GRA-M, :class:`downstream.timellm.gram.AdaptiveKnowledgeGate`).
 
-    CTSNAS_DATA_DIR=../shared/datasets python benchmarks/timellm_gate_check.py [--seed 0]
+    CTSNAS_DATA_DIR=../shared/datasets python benchmarks/timellm_gate_check.py [--seed 0] \\
+        [--horizons 336,720] [--test]
 
 Writes ``benchmarks/results/timellm_gate_check.json``.
 """
@@ -27,12 +28,10 @@ from downstream.timellm import train  # noqa: E402
 from nas.engine.timellm import run_key, build_model, resolve_llm  # noqa: E402
 from nas.engine.titans import load_titans_task  # noqa: E402
 
-HORIZONS = (96, 192, 336, 720)
 
-
-def check(horizon: int, seed: int, tapr: bool = False) -> dict | None:
-    """The validation MSE as trained and with the gate at 0, mean gate and match; None when
-    the checkpoint of +GRA-M (with ``tapr``: +TAPR + GRA-M), ``horizon`` and ``seed`` is
+def check(horizon: int, seed: int, tapr: bool = False, splits=("val",)) -> dict | None:
+    """Per split (``val``, ``test``): the MSE as trained and with the gate at 0, the mean gate
+    and match score; None when the checkpoint of +GRA-M (with ``tapr``: +TAPR + GRA-M), ``horizon`` and ``seed`` is
     absent."""
     name = "timellm+tapr+gram" if tapr else "timellm+gram"
     task = load_titans_task("ETTh1", os.environ.get("CTSNAS_DATA_DIR"), horizon)
@@ -56,32 +55,40 @@ def check(horizon: int, seed: int, tapr: bool = False) -> dict | None:
 
     handle = gate.register_forward_hook(hook)
     windows = longterm.task_windows(task, horizon, longterm.LOOKBACK, None)
-    trained = train.evaluate(model, windows, task.splits["val"])["mse"]
-    n = sum(c for *_, c in seen)
-    mean_gate = sum(g * c for g, _, c in seen) / n
-    mean_match = sum(m * c for _, m, c in seen) / n
-    hold["zero"] = True
-    zero = train.evaluate(model, windows, task.splits["val"])["mse"]
+    out = {"best_epoch": state["history"]["best_epoch"]}
+    for split in splits:
+        seen.clear()
+        hold["zero"] = False
+        out[f"{split}_mse"] = train.evaluate(model, windows, task.splits[split])["mse"]
+        n = sum(c for *_, c in seen)
+        out[f"{split}_mean_gate"] = sum(g * c for g, _, c in seen) / n
+        out[f"{split}_mean_match"] = sum(m * c for _, m, c in seen) / n
+        hold["zero"] = True
+        out[f"{split}_mse_gate_0"] = train.evaluate(model, windows, task.splits[split])["mse"]
     handle.remove()
-    return {"val_mse": trained, "val_mse_gate_0": zero, "mean_gate": mean_gate,
-            "mean_match": mean_match, "best_epoch": state["history"]["best_epoch"]}
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--horizons", default="96,192,336,720", help="comma-separated H")
+    parser.add_argument("--test", action="store_true",
+                        help="the test split too (as the validation split)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
     os.chdir(ROOT)
     out = {}
     for (variant, tapr), h in [(v, h) for v in (("+gram", False), ("+both", True))
-                               for h in HORIZONS]:
-        row = check(h, args.seed, tapr)
+                               for h in map(int, args.horizons.split(","))]:
+        row = check(h, args.seed, tapr, ("val", "test") if args.test else ("val",))
         if row is not None:
             out[f"{variant}/H{h}/seed{args.seed}"] = row
-            print(f"{variant} H={h}: validation MSE {row['val_mse']:.4f}, gate held at 0 "
-                  f"{row['val_mse_gate_0']:.4f}; mean gate {row['mean_gate']:.3f}, match "
-                  f"{row['mean_match']:.3f}", flush=True)
+            for split in ("val", "test") if args.test else ("val",):
+                print(f"{variant} H={h} {split}: MSE {row[f'{split}_mse']:.4f}, gate held at "
+                      f"0 {row[f'{split}_mse_gate_0']:.4f}; mean gate "
+                      f"{row[f'{split}_mean_gate']:.3f}, match "
+                      f"{row[f'{split}_mean_match']:.3f}", flush=True)
     path = ROOT / "benchmarks" / "results" / "timellm_gate_check.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**old, **out}, indent=1) + "\n")
