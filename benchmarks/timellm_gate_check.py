@@ -25,19 +25,19 @@ sys.path.insert(0, str(ROOT))
 
 from downstream import longterm  # noqa: E402
 from downstream.timellm import train  # noqa: E402
-from nas.engine.timellm import run_key, build_model, resolve_llm  # noqa: E402
+from nas.engine.timellm import build_model, resolve_llm, run_key  # noqa: E402
 from nas.engine.titans import load_titans_task  # noqa: E402
 
 
 def check(horizon: int, seed: int, tapr: bool = False, splits=("val",)) -> dict | None:
     """Per split (``val``, ``test``): the MSE as trained and with the gate at 0, the mean gate
-    and match score; None when the checkpoint of +GRA-M (with ``tapr``: +TAPR + GRA-M), ``horizon`` and ``seed`` is
-    absent."""
+    and match score; None when the checkpoint of +GRA-M (with ``tapr``: +TAPR + GRA-M),
+    ``horizon`` and ``seed`` is absent."""
     name = "timellm+tapr+gram" if tapr else "timellm+gram"
     task = load_titans_task("ETTh1", os.environ.get("CTSNAS_DATA_DIR"), horizon)
     lm = resolve_llm(None, task)
     work = ROOT / "runs" / "timellm" / run_key(task, horizon, name, None, seed,
-                                                 lm.description)
+                                                lm.description)
     if not (work / "checkpoint.pt").exists():
         return None
     model = build_model(task, horizon, lm, tapr=tapr, gram=True,

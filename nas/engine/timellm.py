@@ -92,7 +92,7 @@ def run_timellm(data: str, horizon: int, data_dir=None, tapr: bool = False, gram
     lm = resolve_llm(llm, task)
     name = "timellm" + "+tapr" * tapr + "+gram" * gram + ("-nollm" if llm == "none" else "")
     work = Path(work_dir or Path("runs") / "timellm") / run_key(task, horizon, name, encoder,
-                                                                 seed, lm.description)
+                                                                seed, lm.description)
     work.mkdir(parents=True, exist_ok=True)
     model = build_model(task, horizon, lm, tapr, gram,
                         None if features is None else features.shape[1],
