@@ -58,10 +58,9 @@ class Job(NamedTuple):
     rung: int = 0
 
 
-def _unfinished_row(job: Job, seed: int, seconds: float, why: str) -> dict:
+def _unfinished_row(job: Job, seed: int, seconds: float, why: str, error: str) -> dict:
     return {"trial": job.index, "spec_hash": job.spec_hash, "spec": job.spec, "seed": seed,
-            "status": why, "seconds": seconds, "error": f"{why} after {seconds:.0f} s",
-            "rung": job.rung}
+            "status": why, "seconds": seconds, "error": error, "rung": job.rung}
 
 
 class Search:
@@ -205,10 +204,9 @@ class Search:
             return {**ray.get(ref), "rung": job.rung}
         except ray.exceptions.RayError as exc:  # retries exhausted, node lost for good
             oom = isinstance(exc, ray.exceptions.OutOfMemoryError)
-            row = _unfinished_row(job, self.lanes[job.lane]["seed"], time.monotonic() - start,
-                                  "out_of_memory" if oom else "failed")
-            row["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
-            return row
+            return _unfinished_row(job, self.lanes[job.lane]["seed"], time.monotonic() - start,
+                                   "out_of_memory" if oom else "failed",
+                                   f"{type(exc).__name__}: {exc}"[-4000:])
 
     def _cancel_late(self, flight: dict) -> list:
         """Cancel the trials past ``trial_timeout``; -> their (job, timeout row) pairs."""
@@ -220,10 +218,10 @@ class Search:
             if now - start > limit:
                 ray.cancel(ref, force=True)
                 flight.pop(ref)
-                row = _unfinished_row(job, self.lanes[job.lane]["seed"], now - start, "timeout")
-                row["error"] = (f"timeout: past trial_timeout {limit:g} s, cancelled after "
-                                f"{now - start:.1f} s")
-                out.append((job, row))
+                error = (f"timeout: past trial_timeout {limit:g} s, cancelled after "
+                         f"{now - start:.1f} s")
+                out.append((job, _unfinished_row(job, self.lanes[job.lane]["seed"], now - start,
+                                                 "timeout", error)))
         return out
 
     def _record(self, lane, row: dict, bar) -> None:
