@@ -8,12 +8,12 @@ match score (Time-LLM's GRA-M, :class:`downstream.timellm.gram.AdaptiveKnowledge
     CTSNAS_DATA_DIR=../shared/datasets python benchmarks/timellm_gate_check.py [--seed 0] \\
         [--horizons 336,720] [--test]
 
-Writes ``benchmarks/results/timellm_gate_check.json``.
+Writes ``benchmarks/results/timellm_gate_check.json`` (``{"units": {key: row}}``, one unit
+per checkpoint, under a file lock).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,10 +23,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.unitstore import record  # noqa: E402
 from downstream import longterm  # noqa: E402
 from downstream.timellm import train  # noqa: E402
 from nas.engine.timellm import build_model, resolve_llm, run_key  # noqa: E402
 from nas.engine.titans import load_titans_task  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "timellm_gate_check.json"
 
 
 def check(horizon: int, seed: int, tapr: bool = False, splits=("val",)) -> dict | None:
@@ -44,7 +47,17 @@ def check(horizon: int, seed: int, tapr: bool = False, splits=("val",)) -> dict 
                         bank_path=work / "memory_bank.pt", seed=seed)
     state = torch.load(work / "checkpoint.pt", weights_only=False)
     model.load_state_dict(state["best_state"] or state["model"], strict=False)
-    gate = model.prefix_modules["gram"].gram.gate
+    windows = longterm.task_windows(task, horizon, longterm.LOOKBACK, None)
+    out = {"best_epoch": state["history"]["best_epoch"]}
+    for split in splits:
+        out.update(_gate_effect(model, windows, task.splits[split], split))
+    return out
+
+
+def _gate_effect(model, windows, rows, split: str) -> dict:
+    """``{split}_mse`` as trained, ``{split}_mse_gate_0`` with the knowledge gate's output
+    replaced by 0 (current patch features kept), and the mean gate and match score over the
+    split's windows ``rows``."""
     seen, hold = [], {"zero": False}
 
     def hook(module, inputs, out):
@@ -53,20 +66,17 @@ def check(horizon: int, seed: int, tapr: bool = False, splits=("val",)) -> dict 
             return inputs[0], torch.zeros_like(out[1]), out[2]  # gate 0: current features
         return out
 
-    handle = gate.register_forward_hook(hook)
-    windows = longterm.task_windows(task, horizon, longterm.LOOKBACK, None)
-    out = {"best_epoch": state["history"]["best_epoch"]}
-    for split in splits:
-        seen.clear()
-        hold["zero"] = False
-        out[f"{split}_mse"] = train.evaluate(model, windows, task.splits[split])["mse"]
+    handle = model.prefix_modules["gram"].gram.gate.register_forward_hook(hook)
+    try:
+        mse = train.evaluate(model, windows, rows)["mse"]
         n = sum(c for *_, c in seen)
-        out[f"{split}_mean_gate"] = sum(g * c for g, _, c in seen) / n
-        out[f"{split}_mean_match"] = sum(m * c for _, m, c in seen) / n
+        gate, match = (sum(x[i] * x[2] for x in seen) / n for i in (0, 1))
         hold["zero"] = True
-        out[f"{split}_mse_gate_0"] = train.evaluate(model, windows, task.splits[split])["mse"]
-    handle.remove()
-    return out
+        zero = train.evaluate(model, windows, rows)["mse"]
+    finally:
+        handle.remove()
+    return {f"{split}_mse": mse, f"{split}_mse_gate_0": zero, f"{split}_mean_gate": gate,
+            f"{split}_mean_match": match}
 
 
 def main() -> None:
@@ -78,20 +88,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("CTSNAS_BENCH_THREADS", "1")))
     os.chdir(ROOT)
-    out = {}
+    splits = ("val", "test") if args.test else ("val",)
     for (variant, tapr), h in [(v, h) for v in (("+gram", False), ("+both", True))
                                for h in map(int, args.horizons.split(","))]:
-        row = check(h, args.seed, tapr, ("val", "test") if args.test else ("val",))
-        if row is not None:
-            out[f"{variant}/H{h}/seed{args.seed}"] = row
-            for split in ("val", "test") if args.test else ("val",):
-                print(f"{variant} H={h} {split}: MSE {row[f'{split}_mse']:.4f}, gate held at "
-                      f"0 {row[f'{split}_mse_gate_0']:.4f}; mean gate "
-                      f"{row[f'{split}_mean_gate']:.3f}, match "
-                      f"{row[f'{split}_mean_match']:.3f}", flush=True)
-    path = ROOT / "benchmarks" / "results" / "timellm_gate_check.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**old, **out}, indent=1) + "\n")
+        row = check(h, args.seed, tapr, splits)
+        if row is None:
+            continue
+        record(OUT, f"{variant}/H{h}/seed{args.seed}", row)
+        for split in splits:
+            print(f"{variant} H={h} {split}: MSE {row[f'{split}_mse']:.4f}, gate held at 0 "
+                  f"{row[f'{split}_mse_gate_0']:.4f}; mean gate {row[f'{split}_mean_gate']:.3f},"
+                  f" match {row[f'{split}_mean_match']:.3f}", flush=True)
 
 
 if __name__ == "__main__":
