@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.unitstore import arguments, load, record, run_pending, write_report  # noqa: E402,E501
 from downstream.longterm import REFERENCE_NAMES  # noqa: E402
 from nas.engine.titans import run_titans  # noqa: E402
+from search_spaces import learner  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "runs" / "titans-bench"
@@ -66,7 +67,18 @@ def key(unit) -> str:
 
 
 def encoder_path(data: str, which: str, dry: bool) -> str:
-    """The saved encoder of ``which`` (ts2vec or searched) for ``data``, built if absent."""
+    """The saved encoder of ``which`` for ``data``, built if absent: ``ts2vec`` (the preset
+    trained), ``searched`` (the probe search's best) or ``untrained`` (the searched spec at
+    its random initialisation, the same seed and input scaling: the reference that tells
+    what the contrastive training adds)."""
+    if which == "untrained":
+        path = WORK / f"untrained-{data}.pt"
+        if not path.exists():
+            trained = learner.ContrastiveLearner.load(encoder_path(data, "searched", dry))
+            fresh = learner.ContrastiveLearner(trained.spec, trained.n_features, trained.seed)
+            fresh.scaling = trained.scaling
+            fresh.save(path)
+        return str(path)
     profile = "smoke" if dry else "small"
     cli = [sys.executable, "-m", "nas.cli", "--debug"]
     if which == "ts2vec":
