@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.titans_forecasting import encoder_path  # noqa: E402
+from benchmarks.titans_forecasting import encoder_path, untrained_copy  # noqa: E402
 from benchmarks.unitstore import record  # noqa: E402
 from downstream import longterm  # noqa: E402
 from nas.engine.titans import load_titans_task  # noqa: E402
@@ -55,8 +55,7 @@ def measure(data: str, encoder: str) -> dict:
     spec's untrained encoder's (its seed), on ``data``'s splits."""
     task = load_titans_task(data, os.environ.get("CTSNAS_DATA_DIR"))
     trained = learner.ContrastiveLearner.load(encoder)
-    untrained = learner.ContrastiveLearner(trained.spec, trained.n_features, seed=trained.seed)
-    untrained.scaling = trained.scaling
+    untrained = untrained_copy(trained)
     start = time.perf_counter()
     rows = {"raw input": drift(np.asarray(task.x, dtype=np.float64), task.splits)}
     for name, model in (("trained encoder", trained), ("untrained encoder", untrained)):

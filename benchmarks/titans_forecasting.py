@@ -66,6 +66,13 @@ def key(unit) -> str:
     return f"{unit[0]}/H{unit[1]}/{unit[2]}"
 
 
+def untrained_copy(trained: learner.ContrastiveLearner) -> learner.ContrastiveLearner:
+    """``trained``'s spec at its random initialisation: the same seed and input scaling."""
+    fresh = learner.ContrastiveLearner(trained.spec, trained.n_features, trained.seed)
+    fresh.scaling = trained.scaling
+    return fresh
+
+
 def encoder_path(data: str, which: str, dry: bool) -> str:
     """The saved encoder of ``which`` for ``data``, built if absent: ``ts2vec`` (the preset
     trained), ``searched`` (the probe search's best) or ``untrained`` (the searched spec at
@@ -74,10 +81,8 @@ def encoder_path(data: str, which: str, dry: bool) -> str:
     if which == "untrained":
         path = WORK / f"untrained-{data}.pt"
         if not path.exists():
-            trained = learner.ContrastiveLearner.load(encoder_path(data, "searched", dry))
-            fresh = learner.ContrastiveLearner(trained.spec, trained.n_features, trained.seed)
-            fresh.scaling = trained.scaling
-            fresh.save(path)
+            untrained_copy(learner.ContrastiveLearner.load(
+                encoder_path(data, "searched", dry))).save(path)
         return str(path)
     profile = "smoke" if dry else "small"
     cli = [sys.executable, "-m", "nas.cli", "--debug"]
