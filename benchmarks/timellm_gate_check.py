@@ -70,7 +70,8 @@ def _gate_effect(model, windows, rows, split: str) -> dict:
     try:
         mse = train.evaluate(model, windows, rows)["mse"]
         n = sum(c for *_, c in seen)
-        gate, match = (sum(x[i] * x[2] for x in seen) / n for i in (0, 1))
+        gate = sum(g * c for g, _, c in seen) / n
+        match = sum(m * c for _, m, c in seen) / n
         hold["zero"] = True
         zero = train.evaluate(model, windows, rows)["mse"]
     finally:
